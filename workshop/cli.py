@@ -1,0 +1,111 @@
+"""python3 -m workshop {up,test,doctor,stages}: the only commands an attendee needs to know."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import signal
+import sys
+import time
+
+from workshop import ROOT, bootstrap
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from workshop import stages, supervisor
+
+    stage = stages.load(args.stage)
+    print(f"workshop: starting {stage.name} — {stage.title}", flush=True)
+    # The run command is the one place DEBUG is on: tracebacks in the browser help attendees.
+    env = {"DJANGO_DEBUG": "1"}
+    # Turn SIGTERM (and Ctrl-Break on Windows) into the same clean stop as Ctrl-C.
+    for name in ("SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.default_int_handler)
+    started = time.monotonic()
+    try:
+        with supervisor.running(stage, free_ports=args.free_ports, env=env) as run:
+            print(f"\n{stage.name} is up in {time.monotonic() - started:.1f} s:", flush=True)
+            width = max(len(label) for label in run.named_urls())
+            for label, url in run.named_urls().items():
+                print(f"  {label:<{width}}  {url}")
+            for login in stage.logins:
+                print(f"  login: {login}")
+            print("Press Ctrl-C to stop.\n", flush=True)
+            try:
+                while not run.dead():
+                    time.sleep(0.3)
+                print(f"workshop: {', '.join(run.dead())} exited; stopping the stage", flush=True)
+                return 1
+            except KeyboardInterrupt:
+                # A second Ctrl-C must not interrupt the shutdown half way.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                print("\nworkshop: stopping…", flush=True)
+                return 0
+    except supervisor.StageFailed as exc:
+        print(f"workshop: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("workshop: every process stopped.", flush=True)
+
+
+def cmd_stages(_: argparse.Namespace) -> int:
+    from workshop import stages
+
+    for name in stages.names():
+        stage = stages.load(name)
+        print(f"{stage.name:<20} {stage.summary}")
+    return 0
+
+
+def cmd_doctor(_: argparse.Namespace) -> int:
+    from workshop import doctor
+
+    return doctor.run()
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    import subprocess
+
+    env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", PACT_DO_NOT_TRACK="true")
+    # pyenv installs that its shims don't expose still serve tox's py312/py313 envs.
+    extra = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0-9]*/bin")))
+    env["PATH"] = os.pathsep.join([*extra, env.get("PATH", "")])
+    return subprocess.call([sys.executable, "-m", "tox", *args.tox_args], cwd=ROOT, env=env)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python3 -m workshop", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="set up on first use, then run a stage until Ctrl-C")
+    up.add_argument("stage", nargs="?", help="e.g. 00-monolith or 00 (default: the latest stage)")
+    up.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="pick free ports instead of the stage's usual ones",
+    )
+    up.set_defaults(func=cmd_up, requirements="run")
+    test = sub.add_parser("test", help="run every test of every stage, as CI does (tox)")
+    # Everything after `test` goes to tox untouched, e.g. `test -e lint` (see main()).
+    test.set_defaults(func=cmd_test, requirements="test")
+    sub.add_parser(
+        "doctor", help="check this machine: Python, ports, Redis, PostgreSQL, Docker"
+    ).set_defaults(func=cmd_doctor, requirements=None)
+    sub.add_parser("stages", help="list the stages, one line each").set_defaults(
+        func=cmd_stages, requirements="run" if sys.version_info < (3, 11) else None
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra and args.command != "test":
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.tox_args = extra
+    if args.requirements and not bootstrap.in_workshop_venv():
+        return bootstrap.reexec_in_venv(args.requirements, argv)
+    os.chdir(ROOT)
+    return args.func(args)
