@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import os
 import signal
@@ -75,6 +76,29 @@ def cmd_test(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, "-m", "tox", *args.tox_args], cwd=ROOT, env=env)
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from workshop import diff
+
+    if args.path:
+        print(diff.unified(args.old, args.new, args.path), end="")
+    else:
+        print(diff.summary(args.old, args.new), end="")
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from workshop import load, stages
+
+    url = args.url
+    if not url:
+        stage = stages.load(args.stage)
+        url = f"http://127.0.0.1:{stage.process(stage.front_door).port}"
+    print(f"workshop: GET {url}{args.path} as {args.customers} customers; Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        load.run(url, args.path, args.customers, args.seconds)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m workshop", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -95,6 +119,22 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("stages", help="list the stages, one line each").set_defaults(
         func=cmd_stages, requirements="run" if sys.version_info < (3, 11) else None
     )
+    load = sub.add_parser(
+        "load", help="steady requests to a running stage; who answered, per second"
+    )
+    load.add_argument("stage", nargs="?", help="whose front door (default: the latest stage)")
+    load.add_argument("--path", default="/api/v1/orders/")
+    load.add_argument("--customers", type=int, default=20)
+    load.add_argument("--seconds", type=float, default=3600)
+    load.add_argument("--url", help="base URL instead of the stage's usual front door")
+    load.set_defaults(func=cmd_load, requirements="run" if sys.version_info < (3, 11) else None)
+    diff = sub.add_parser("diff", help="what changed between two stages (the lesson)")
+    diff.add_argument("old", help="e.g. 00-monolith or 00")
+    diff.add_argument("new", help="e.g. 01-strangler or 01")
+    diff.add_argument(
+        "path", nargs="?", help="show the full diff of one file, e.g. monolith/shop/urls.py"
+    )
+    diff.set_defaults(func=cmd_diff, requirements="run" if sys.version_info < (3, 11) else None)
     return p
 
 

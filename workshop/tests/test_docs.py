@@ -28,8 +28,9 @@ RUN_ELSEWHERE = {
 
 def shipped_readmes():
     """The READMEs git tracks: what a clone gets (work in progress is not checked yet)."""
-    listed = subprocess.run(["git", "ls-files", "*README.md"], cwd=ROOT, capture_output=True,
-                            text=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "*README.md"], cwd=ROOT, capture_output=True, text=True
+    )
     if listed.returncode == 0 and listed.stdout.strip():
         return [ROOT / line for line in sorted(listed.stdout.split())]
     return sorted(p for p in ROOT.glob("**/README.md") if ".tox" not in p.parts)
