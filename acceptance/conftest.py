@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -49,6 +50,18 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _routes_with_weight(stage, weight: int, tmp: Path) -> Path:
+    """The stage's own routing table with every canary weight set to `weight` (0..100).
+
+    The same suite must pass whichever side serves a customer: run it at 0, 50 and 100 %.
+    """
+    table = stage.path / stage.process(stage.front_door).cwd / "routes.toml"
+    text = re.sub(r"(?m)^weight\s*=\s*\d+", f"weight = {weight}", table.read_text("utf-8"))
+    out = tmp / "routes.toml"
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
 @contextlib.contextmanager
 def _started_stage() -> Iterator[str]:
     """Start ACCEPTANCE_STAGE (default: the latest) on free ports with a throwaway database."""
@@ -65,6 +78,9 @@ def _started_stage() -> Iterator[str]:
         "PAYMENT_TIMEOUT_SECONDS": "0.3",
         "EMAIL_FILE_PATH": str(tmp / "mail"),
     }
+    weight = os.environ.get("ACCEPTANCE_ROUTE_WEIGHT")
+    if weight is not None:
+        env["FACADE_ROUTES"] = str(_routes_with_weight(stage, int(weight), tmp))
     try:
         with contextlib.ExitStack() as stack:
             log = stack.enter_context(open(log_path, "w", encoding="utf-8"))

@@ -79,7 +79,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from workshop import diff
 
-    if args.path:
+    if args.readme:
+        print(f"updated {diff.write_readme(args.old, args.new)}")
+    elif args.path:
         print(diff.unified(args.old, args.new, args.path), end="")
     else:
         print(diff.summary(args.old, args.new), end="")
@@ -133,6 +135,11 @@ def parser() -> argparse.ArgumentParser:
     diff.add_argument("new", help="e.g. 01-strangler or 01")
     diff.add_argument(
         "path", nargs="?", help="show the full diff of one file, e.g. monolith/shop/urls.py"
+    )
+    diff.add_argument(
+        "--readme",
+        action="store_true",
+        help="write the summary into the newer stage's README (maintainers)",
     )
     diff.set_defaults(func=cmd_diff, requirements="run" if sys.version_info < (3, 11) else None)
     return p

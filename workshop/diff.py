@@ -8,6 +8,7 @@ README can never drift from the code.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 from workshop import stages
@@ -38,7 +39,8 @@ def compare(old: str, new: str) -> tuple[list[str], list[str], list[tuple[str, i
     removed = sorted(set(a) - set(b))
     changed = []
     for rel in sorted(set(a) & set(b)):
-        if a[rel].read_bytes() == b[rel].read_bytes():
+        # The README describes this very diff: counting its own lines would never settle.
+        if rel == "README.md" or a[rel].read_bytes() == b[rel].read_bytes():
             continue
         plus = minus = 0
         for line in difflib.unified_diff(_lines(a[rel]), _lines(b[rel]), n=0):
@@ -84,3 +86,17 @@ def unified(old: str, new: str, path: str) -> str:
             f"{stages.load(new).name}/{path}",
         )
     )
+
+
+BLOCK = re.compile(r"(<!-- diff:begin -->\n).*?(<!-- diff:end -->)", re.S)
+
+
+def write_readme(old: str, new: str) -> Path:
+    """Refresh the "what changed" block of the newer stage's README from the real diff."""
+    readme = stages.load(new).path / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    if not BLOCK.search(text):
+        raise SystemExit(f"{readme} has no <!-- diff:begin --> ... <!-- diff:end --> block")
+    block = summary(old, new)
+    readme.write_text(BLOCK.sub(lambda m: m.group(1) + block + m.group(2), text), encoding="utf-8")
+    return readme

@@ -23,6 +23,9 @@ def test_the_diff_names_new_and_changed_files_with_line_counts():
 def test_the_full_diff_of_one_file_is_a_unified_diff():
     names = stages.names()
     out = diff.unified(names[0], names[-1], "stage.toml")
+    if names[0] == names[-1]:
+        assert out == ""
+        return
     assert out.startswith(f"--- {names[0]}/stage.toml\n+++ {names[-1]}/stage.toml\n")
 
 
@@ -46,8 +49,9 @@ def test_load_counts_who_answered(capsys):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        totals = load.run(f"http://127.0.0.1:{server.server_port}", "/x", customers=10,
-                          seconds=0.5, per_second=10)
+        totals = load.run(
+            f"http://127.0.0.1:{server.server_port}", "/x", customers=10, seconds=0.5, per_second=10
+        )
     finally:
         server.shutdown()
     assert totals == {"orders 200": 3, "monolith 200": 7}

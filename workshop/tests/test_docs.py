@@ -23,6 +23,14 @@ RUN_ELSEWHERE = {
         "test_up_serves_every_url_it_prints",
     ),
     "python3 -m workshop test": (".ci/run", "python3 -m workshop test"),
+    "python3 -m workshop up 01-strangler": (
+        "01-strangler/tests/e2e/test_strangler.py",
+        "supervisor.running(",
+    ),
+    "python3 -m workshop load 01-strangler": (
+        "01-strangler/tests/e2e/test_strangler.py",
+        '"workshop", "load", "01-strangler"',
+    ),
 }
 
 
@@ -46,7 +54,7 @@ def readme_commands():
                 if command:
                     out.append((readme.relative_to(ROOT).as_posix(), command))
         # inline mentions of the workshop command count too
-        for command in re.findall(r"`(python3 -m workshop[^`]*)`", text):
+        for command in re.findall(r"`(python3 -m workshop[^`<\[]*)`", text):
             out.append((readme.relative_to(ROOT).as_posix(), command.strip()))
     return out
 
@@ -76,7 +84,11 @@ def test_the_readmes_show_commands():
 @pytest.mark.parametrize(("readme", "command"), readme_commands())
 def test_every_readme_command_is_run_somewhere(readme, command, run_workshop):
     words = command.split()
-    if words[:3] == ["python3", "-m", "workshop"] and words[3:4] in (["doctor"], ["stages"]):
+    if words[:3] == ["python3", "-m", "workshop"] and words[3:4] in (
+        ["doctor"],
+        ["stages"],
+        ["diff"],
+    ):
         result = run_workshop(*words[3:])
         assert result.returncode == 0, result.stdout + result.stderr
     elif words[:4] == ["python3", "-m", "workshop", "test"] and "-e" in words:

@@ -1,0 +1,170 @@
+"""The whole stage, running: facade + monolith + orders service, flipped and broken on purpose.
+
+Starts the stage with the workshop's own supervisor (the code `python3 -m workshop up` runs), on
+free ports, with a copy of the routing table that the tests edit while everything runs.
+"""
+
+import re
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from workshop import stages, supervisor
+
+STAGE = stages.load("01-strangler")
+TABLE = STAGE.path / "facade" / "routes.toml"
+
+
+def set_weight(table: Path, weight: int) -> None:
+    text = re.sub(r"(?m)^weight\s*=\s*\d+", f"weight = {weight}", table.read_text())
+    tmp = table.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(table)  # atomic, like an editor's save
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stage01")
+    table = tmp / "routes.toml"
+    shutil.copy(TABLE, table)
+    env = {"DATABASE_URL": f"sqlite:///{(tmp / 'db.sqlite3').as_posix()}",
+           "FACADE_ROUTES": str(table), "PAYMENT_TIMEOUT_SECONDS": "0.2",
+           "EMAIL_FILE_PATH": str(tmp / "mail"), "FACADE_RELOAD_INTERVAL": "0.2"}
+    with (tmp / "stage.log").open("w") as log, supervisor.running(
+        STAGE, free_ports=True, env=env, log=log, log_path=tmp / "stage.log"
+    ) as run:
+        yield run, table
+
+
+@pytest.fixture
+def front(stage):
+    run, _ = stage
+    with httpx.Client(base_url=run.front_door_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def table(stage):
+    _, path = stage
+    set_weight(path, 0)
+    yield path
+    set_weight(path, 0)
+
+
+def wait_for_version(front, version, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if front.get("/-/routes").json()["version"] >= version:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the facade never loaded table version {version}")
+
+
+def served_by(front, customer: str, path="/api/v1/orders/") -> str:
+    resp = front.get(path, headers={"Authorization": f"Token {customer}"})
+    return resp.headers["X-Served-By"]
+
+
+def token(front, user="alice", password="wonderland"):
+    resp = front.post("/api/v1/auth/token/", json={"username": user, "password": password})
+    return {"Authorization": f"Token {resp.json()['token']}"}
+
+
+def test_weight_zero_keeps_orders_on_the_monolith_and_the_header_overrides(front, table):
+    assert {served_by(front, f"c{i}") for i in range(20)} == {"monolith"}
+    forced = front.get("/api/v1/orders/", headers={**token(front), "X-Route-To": "new"})
+    assert forced.status_code == 200 and forced.headers["X-Served-By"] == "orders"
+
+
+def test_flipping_the_table_live_moves_customers_without_a_restart(front, table):
+    version = front.get("/-/routes").json()["version"]
+    set_weight(table, 100)
+    wait_for_version(front, version + 1)
+    assert {served_by(front, f"c{i}") for i in range(20)} == {"orders"}
+    pages = front.get("/orders/", headers=token(front), follow_redirects=False)
+    assert pages.headers["X-Served-By"] == "orders"
+
+
+def test_half_the_customers_move_and_each_stays_put(front, table):
+    version = front.get("/-/routes").json()["version"]
+    set_weight(table, 50)
+    wait_for_version(front, version + 1)
+    sides = {f"c{i}": served_by(front, f"c{i}") for i in range(200)}
+    share = sum(side == "orders" for side in sides.values()) / len(sides)
+    assert 0.35 <= share <= 0.65, share
+    assert all(served_by(front, c) == side for c, side in list(sides.items())[:30])
+
+
+def test_an_order_placed_through_either_side_is_the_same_order(front, table):
+    """One shared database: whichever side serves a request, the data is the same."""
+    auth = token(front)
+    product = front.get("/api/v1/products/?search=mug").json()["results"][0]
+    body = {"lines": [{"product_id": product["id"], "quantity": 1}],
+            "card_number": "4242424242424242"}
+    placed = front.post("/api/v1/orders/", json=body, headers={**auth, "X-Route-To": "new"})
+    assert placed.status_code == 201 and placed.headers["X-Served-By"] == "orders"
+    url = f"/api/v1/orders/{placed.json()['id']}/"
+    old = front.get(url, headers={**auth, "X-Route-To": "old"})
+    new = front.get(url, headers={**auth, "X-Route-To": "new"})
+    assert old.headers["X-Served-By"] == "monolith" and new.headers["X-Served-By"] == "orders"
+    assert old.content == new.content
+
+
+def test_orders_service_killed_mid_traffic_answers_502_at_once_and_the_rest_keeps_working(
+    stage, front, table
+):
+    run, _ = stage
+    version = front.get("/-/routes").json()["version"]
+    set_weight(table, 100)
+    wait_for_version(front, version + 1)
+
+    def hammer(_):
+        out = []
+        with httpx.Client(base_url=run.front_door_url, timeout=10) as client:
+            for i in range(40):
+                started = time.monotonic()
+                resp = client.get("/api/v1/orders/", headers={"Authorization": f"Token k{i}"})
+                out.append((resp.status_code, time.monotonic() - started, resp))
+        return out
+
+    with ThreadPoolExecutor(4) as pool:
+        traffic = pool.map(hammer, range(4))
+        time.sleep(0.3)
+        supervisor.stop(run.children["orders"], grace=0)  # kill it while requests fly
+        results = [r for batch in traffic for r in batch]
+
+    failures = [(code, took, resp) for code, took, resp in results if code >= 500]
+    assert failures, "the orders service was killed but no request noticed"
+    for code, took, resp in failures:
+        assert code == 502 and resp.json()["error"] == "upstream_unavailable", resp.text
+        assert resp.json()["upstream"] == "orders"
+        assert took < 1.0, f"a 502 took {took:.2f} s: it must not wait for a timeout"
+    after = front.get("/api/v1/orders/", headers={"Authorization": "Token k1"})
+    assert after.status_code == 502 and after.elapsed.total_seconds() < 1
+    # Fault isolation: everything the monolith serves keeps answering.
+    assert front.get("/api/v1/products/").status_code == 200
+    assert front.get("/").status_code == 200
+    assert front.get("/api/v1/orders/", headers={"Authorization": "Token k1",
+                                                 "X-Route-To": "old"}).status_code == 401
+
+
+def test_the_demo_load_loop_shows_who_answered(stage):
+    """`python3 -m workshop load 01-strangler`, the command of the instructor's demo."""
+    import os
+    import subprocess
+    import sys
+
+    from workshop import ROOT
+
+    run, _ = stage
+    out = subprocess.run(
+        [sys.executable, "-m", "workshop", "load", "01-strangler", "--url", run.front_door_url,
+         "--seconds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        env={**os.environ, "WORKSHOP_NO_VENV": "1"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"(monolith|orders) \d{3}:\s+\d+", out.stdout), out.stdout
