@@ -31,12 +31,19 @@ def stage(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stage01")
     table = tmp / "routes.toml"
     shutil.copy(TABLE, table)
-    env = {"DATABASE_URL": f"sqlite:///{(tmp / 'db.sqlite3').as_posix()}",
-           "FACADE_ROUTES": str(table), "PAYMENT_TIMEOUT_SECONDS": "0.2",
-           "EMAIL_FILE_PATH": str(tmp / "mail"), "FACADE_RELOAD_INTERVAL": "0.2"}
-    with (tmp / "stage.log").open("w") as log, supervisor.running(
-        STAGE, free_ports=True, env=env, log=log, log_path=tmp / "stage.log"
-    ) as run:
+    env = {
+        "DATABASE_URL": f"sqlite:///{(tmp / 'db.sqlite3').as_posix()}",
+        "FACADE_ROUTES": str(table),
+        "PAYMENT_TIMEOUT_SECONDS": "0.2",
+        "EMAIL_FILE_PATH": str(tmp / "mail"),
+        "FACADE_RELOAD_INTERVAL": "0.2",
+    }
+    with (
+        (tmp / "stage.log").open("w") as log,
+        supervisor.running(
+            STAGE, free_ports=True, env=env, log=log, log_path=tmp / "stage.log"
+        ) as run,
+    ):
         yield run, table
 
 
@@ -103,8 +110,10 @@ def test_an_order_placed_through_either_side_is_the_same_order(front, table):
     """One shared database: whichever side serves a request, the data is the same."""
     auth = token(front)
     product = front.get("/api/v1/products/?search=mug").json()["results"][0]
-    body = {"lines": [{"product_id": product["id"], "quantity": 1}],
-            "card_number": "4242424242424242"}
+    body = {
+        "lines": [{"product_id": product["id"], "quantity": 1}],
+        "card_number": "4242424242424242",
+    }
     placed = front.post("/api/v1/orders/", json=body, headers={**auth, "X-Route-To": "new"})
     assert placed.status_code == 201 and placed.headers["X-Served-By"] == "orders"
     url = f"/api/v1/orders/{placed.json()['id']}/"
@@ -122,12 +131,22 @@ def test_orders_service_killed_mid_traffic_answers_502_at_once_and_the_rest_keep
     set_weight(table, 100)
     wait_for_version(front, version + 1)
 
+    stop_at = time.monotonic() + 1.5
+
     def hammer(_):
         out = []
         with httpx.Client(base_url=run.front_door_url, timeout=10) as client:
-            for i in range(40):
+            i = 0
+            while time.monotonic() < stop_at:
+                i += 1
                 started = time.monotonic()
-                resp = client.get("/api/v1/orders/", headers={"Authorization": f"Token k{i}"})
+                try:
+                    resp = client.get("/api/v1/orders/", headers={"Authorization": f"Token k{i}"})
+                except httpx.RemoteProtocolError:
+                    # Killed after its headers were sent: a proxy cannot turn that into a 502,
+                    # it can only cut the answer short (never pass on a silently short body).
+                    out.append(("cut short", time.monotonic() - started, None))
+                    continue
                 out.append((resp.status_code, time.monotonic() - started, resp))
         return out
 
@@ -137,7 +156,11 @@ def test_orders_service_killed_mid_traffic_answers_502_at_once_and_the_rest_keep
         supervisor.stop(run.children["orders"], grace=0)  # kill it while requests fly
         results = [r for batch in traffic for r in batch]
 
-    failures = [(code, took, resp) for code, took, resp in results if code >= 500]
+    cut_short = [r for r in results if r[0] == "cut short"]
+    assert len(cut_short) <= 4, "only requests in flight at the kill may be cut short"
+    failures = [
+        (code, took, resp) for code, took, resp in results if code != "cut short" and code >= 500
+    ]
     assert failures, "the orders service was killed but no request noticed"
     for code, took, resp in failures:
         assert code == 502 and resp.json()["error"] == "upstream_unavailable", resp.text
@@ -148,8 +171,12 @@ def test_orders_service_killed_mid_traffic_answers_502_at_once_and_the_rest_keep
     # Fault isolation: everything the monolith serves keeps answering.
     assert front.get("/api/v1/products/").status_code == 200
     assert front.get("/").status_code == 200
-    assert front.get("/api/v1/orders/", headers={"Authorization": "Token k1",
-                                                 "X-Route-To": "old"}).status_code == 401
+    assert (
+        front.get(
+            "/api/v1/orders/", headers={"Authorization": "Token k1", "X-Route-To": "old"}
+        ).status_code
+        == 401
+    )
 
 
 def test_the_demo_load_loop_shows_who_answered(stage):
@@ -162,8 +189,21 @@ def test_the_demo_load_loop_shows_who_answered(stage):
 
     run, _ = stage
     out = subprocess.run(
-        [sys.executable, "-m", "workshop", "load", "01-strangler", "--url", run.front_door_url,
-         "--seconds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "workshop",
+            "load",
+            "01-strangler",
+            "--url",
+            run.front_door_url,
+            "--seconds",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, "WORKSHOP_NO_VENV": "1"},
     )
     assert out.returncode == 0, out.stderr
