@@ -29,8 +29,9 @@ RUN_ELSEWHERE = {
     ),
     "python3 -m workshop load 01-strangler": (
         "01-strangler/tests/e2e/test_strangler.py",
-        '"workshop", "load", "01-strangler"',
+        "test_the_demo_load_loop_shows_who_answered",
     ),
+    "python bench/facade.py --quick": ("tox.ini", "bench/facade.py --quick"),
 }
 
 
