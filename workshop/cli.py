@@ -101,6 +101,12 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exercise(args: argparse.Namespace) -> int:
+    from workshop import exercise
+
+    return exercise.main(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python3 -m workshop", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -130,6 +136,12 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--seconds", type=float, default=3600)
     load.add_argument("--url", help="base URL instead of the stage's usual front door")
     load.set_defaults(func=cmd_load, requirements="run" if sys.version_info < (3, 11) else None)
+    ex = sub.add_parser("exercise", help="the exercises: list, start, check, hint, solve, reset")
+    ex.add_argument("action", choices=["list", "start", "check", "hint", "solve", "reset",
+                                       "verify"])
+    ex.add_argument("id", nargs="?", help="e.g. 01.2 or 01-strangler/02-shadow-compare")
+    ex.add_argument("number", nargs="?", type=int, help="hint number (default: the next one)")
+    ex.set_defaults(func=cmd_exercise, requirements="run")
     diff = sub.add_parser("diff", help="what changed between two stages (the lesson)")
     diff.add_argument("old", help="e.g. 00-monolith or 00")
     diff.add_argument("new", help="e.g. 01-strangler or 01")

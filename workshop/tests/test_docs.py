@@ -95,6 +95,9 @@ def test_every_readme_command_is_run_somewhere(readme, command, run_workshop):
     elif words[:4] == ["python3", "-m", "workshop", "test"] and "-e" in words:
         for env in words[words.index("-e") + 1].split(","):
             assert env in tox_envs(), f"{readme}: no tox env {env!r}"
+    elif words[:4] == ["python3", "-m", "workshop", "exercise"] and len(words) > 4:
+        loop = (ROOT / "workshop/tests/test_exercise_loop.py").read_text()
+        assert f'"{words[4]}"' in loop, f"`exercise {words[4]}` is not run by test_exercise_loop"
     elif command in RUN_ELSEWHERE:
         path, needle = RUN_ELSEWHERE[command]
         assert needle in (ROOT / path).read_text(), f"{command} is not run by {path}"

@@ -1,0 +1,39 @@
+"""Exercise 00.3: cancelling gives back what placing took, exactly once."""
+
+import pytest
+
+from orders import services
+from orders.models import Order
+from payments.models import Payment
+
+from ..conftest import GOOD_CARD, stock_of
+
+
+@pytest.fixture
+def order(alice, product):
+    return services.place_order(alice, [services.Line(product.id, 3)], GOOD_CARD)
+
+
+def test_cancel_gives_the_stock_back(alice, product, order):
+    before = stock_of(product)
+    services.cancel_order(alice, order.id)
+    assert stock_of(product) == before + 3
+
+
+def test_cancel_refunds_the_payment(alice, order):
+    services.cancel_order(alice, order.id)
+    assert Payment.objects.get(order=order).status == Payment.Status.REFUNDED
+
+
+def test_an_order_is_cancelled_once(alice, product, order):
+    services.cancel_order(alice, order.id)
+    after_first = stock_of(product)
+    with pytest.raises(services.NotCancellable):
+        services.cancel_order(alice, order.id)
+    assert stock_of(product) == after_first
+
+
+def test_nobody_cancels_someone_elses_order(bob, order):
+    with pytest.raises(Order.DoesNotExist):
+        services.cancel_order(bob, order.id)
+    assert Order.objects.get(id=order.id).status == "confirmed"
