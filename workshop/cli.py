@@ -13,17 +13,25 @@ import time
 from workshop import ROOT, bootstrap
 
 
+def _stop_requested(signum, frame):
+    # Ctrl-C, SIGTERM or Ctrl-Break, whenever it comes (even mid-start-up): one clean stop.
+    # Later ones are ignored, so an impatient second Ctrl-C cannot cut the clean-up short.
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from workshop import stages, supervisor
 
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _stop_requested)
     stage = stages.load(args.stage)
     print(f"workshop: starting {stage.name} — {stage.title}", flush=True)
     # The run command is the one place DEBUG is on: tracebacks in the browser help attendees.
     env = {"DJANGO_DEBUG": "1"}
-    # Turn SIGTERM (and Ctrl-Break on Windows) into the same clean stop as Ctrl-C.
-    for name in ("SIGTERM", "SIGBREAK"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.default_int_handler)
     started = time.monotonic()
     try:
         with supervisor.running(stage, free_ports=args.free_ports, env=env) as run:
@@ -34,16 +42,13 @@ def cmd_up(args: argparse.Namespace) -> int:
             for login in stage.logins:
                 print(f"  login: {login}")
             print("Press Ctrl-C to stop.\n", flush=True)
-            try:
-                while not run.dead():
-                    time.sleep(0.3)
-                print(f"workshop: {', '.join(run.dead())} exited; stopping the stage", flush=True)
-                return 1
-            except KeyboardInterrupt:
-                # A second Ctrl-C must not interrupt the shutdown half way.
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                print("\nworkshop: stopping…", flush=True)
-                return 0
+            while not run.dead():
+                time.sleep(0.3)
+            print(f"workshop: {', '.join(run.dead())} exited; stopping the stage", flush=True)
+            return 1
+    except KeyboardInterrupt:
+        # The supervisor has stopped every process by the time we get here.
+        return 0
     except supervisor.StageFailed as exc:
         print(f"workshop: {exc}", file=sys.stderr)
         return 1

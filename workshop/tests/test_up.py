@@ -99,3 +99,20 @@ def test_a_process_that_dies_takes_the_stage_down_cleanly(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_ctrl_c_during_start_up_also_stops_cleanly(tmp_path):
+    """An attendee who presses Ctrl-C while the stage is still migrating or starting."""
+    proc = _start_up(tmp_path, "00")
+    try:
+        first = proc.stdout.readline()
+        assert "starting 00-monolith" in first
+        os.killpg(proc.pid, signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, rest
+        assert "every process stopped" in rest
+        assert "Traceback" not in rest
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
