@@ -9,6 +9,7 @@ start and stop code that attendees run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -88,7 +89,7 @@ def _expand_env(env: dict[str, str], ports: dict[str, int]) -> dict[str, str]:
 def _pump(stream: IO[bytes], name: str, sink: IO[str]) -> None:
     # One thread per child: prefix each line with the process name, like foreman/honcho.
     for raw in iter(stream.readline, b""):
-        sink.write(f"{name:>10} | {raw.decode(errors='replace')}")
+        sink.write(f"{name:>13} | {raw.decode(errors='replace')}")
         sink.flush()
 
 
@@ -137,16 +138,40 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def _grpc_healthy(port: int) -> bool:
+    """The standard grpc.health.v1 check, asked of the whole server ("")."""
+    try:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+    except ImportError:  # a stage's gRPC needs are not installed here: is the port open?
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return True
+        return False
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=1
+            )
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
 def _wait_healthy(run: RunningStage, proc: Process, log_hint: str) -> None:
     deadline = time.monotonic() + HEALTH_TIMEOUT
-    url = run.url(proc.name, proc.health)
+    if proc.health == "grpc":
+        url = f"grpc://127.0.0.1:{run.ports[proc.name]} (grpc.health.v1)"
+        healthy = functools.partial(_grpc_healthy, run.ports[proc.name])
+    else:
+        url = run.url(proc.name, proc.health)
+        healthy = functools.partial(_healthy, url)
     while time.monotonic() < deadline:
         if run.children[proc.name].poll() is not None:
             raise StageFailed(
                 f"{proc.name} exited with code {run.children[proc.name].returncode} "
                 f"before it was healthy{log_hint}"
             )
-        if _healthy(url):
+        if healthy():
             return
         time.sleep(0.1)
     raise StageFailed(

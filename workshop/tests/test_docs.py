@@ -32,6 +32,12 @@ RUN_ELSEWHERE = {
         "test_the_demo_load_loop_shows_who_answered",
     ),
     "python bench/facade.py --quick": ("tox.ini", "bench/facade.py --quick"),
+    "python bench/grpc_vs_rest.py --quick": ("tox.ini", "bench/grpc_vs_rest.py --quick"),
+    "python3 -m workshop up 02-extract-orders": ("tox.ini", "ACCEPTANCE_STAGE = 02-extract-orders"),
+    "python protos/build.py --check": ("tox.ini", "python protos/build.py --check"),
+    "python protos/build.py --breaking": ("tox.ini", "python protos/build.py --breaking"),
+    "python manage.py copy_orders_from_monolith": (
+        "02-extract-orders/stage.toml", '"copy_orders_from_monolith"'),
 }
 
 

@@ -1,0 +1,13 @@
+"""The strangler-fig facade: one front door that routes each request to the old or the new side.
+
+Modules, by role:
+    settings  environment knobs (timeouts, caps, where the routing table lives)
+    table     the routing table: parse, validate, match a request to a route
+    split     which side serves a request: override header, canary weight, stickiness
+    headers   what crosses the hop: hop-by-hop stripping, X-Forwarded-*, X-Request-ID
+    proxy     the upstream call over one pooled aiohttp session, bodies streamed
+    shadow    parallel run: compare old's and new's answers, ignoring volatile fields
+    reload    watch the table file and swap the live table without a restart
+    metrics   Prometheus counters and histograms behind /-/metrics
+    app       the ASGI application that ties them together
+"""

@@ -1,0 +1,89 @@
+from django.urls import path
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders import services
+from orders.serializers import OrderOut, PlaceOrderIn, Rejection
+
+
+def rejection(http_status, code, detail, **extra):
+    return Response({"code": code, "detail": detail, **extra}, status=http_status)
+
+
+class OrderListCreate(generics.ListAPIView):
+    """The signed-in customer's orders, newest first; POST places a new one."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = OrderOut
+
+    def get_queryset(self):
+        return services.orders_of(self.request.user.id)
+
+    @extend_schema(
+        request=PlaceOrderIn,
+        responses={
+            201: OrderOut,
+            400: OpenApiResponse(description="invalid input, keyed by the field"),
+            402: OpenApiResponse(Rejection, description="payment_declined or payment_timeout"),
+            409: OpenApiResponse(Rejection, description="out_of_stock"),
+            503: OpenApiResponse(Rejection, description="inventory or orders database down"),
+            504: OpenApiResponse(Rejection, description="the inventory did not answer in time"),
+        },
+    )
+    def post(self, request):
+        data = PlaceOrderIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        lines = [services.Line(**line) for line in data.validated_data["lines"]]
+        try:
+            order = services.place_order(request.user, lines, data.validated_data["card_number"])
+        except services.UnknownProduct as exc:
+            return Response({"lines": [{"product_id": [str(exc)]}]}, status=400)
+        except services.OutOfStock as exc:
+            return rejection(409, "out_of_stock", str(exc), product_id=exc.product_id)
+        except services.PaymentFailed as exc:
+            return rejection(402, exc.code, str(exc))
+        except services.InventoryUnavailable as exc:  # timeout included: nothing is kept
+            return rejection(504 if exc.code == "inventory_timeout" else 503, exc.code,
+                             "The inventory did not answer; nothing was ordered or charged.")
+        except services.OrdersUnavailable as exc:
+            return rejection(503, exc.code, "Orders are unavailable; nothing was ordered, "
+                             "the card was refunded.")
+        body = OrderOut(order).data
+        return Response(
+            body,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/api/v1/orders/{order.id}/"},
+        )
+
+
+class OrderDetail(generics.RetrieveAPIView):
+    """One of the customer's own orders; anyone else's is a 404, not a 403 (no leak)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = OrderOut
+
+    def get_queryset(self):
+        return services.orders_of(self.request.user.id)
+
+
+class OrderCancel(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: OrderOut, 404: None, 409: Rejection})
+    def post(self, request, pk):
+        if not services.orders_of(request.user.id).filter(pk=pk).exists():
+            return Response({"detail": "No Order matches the given query."}, status=404)
+        try:
+            order = services.cancel_order(request.user, pk)
+        except services.NotCancellable as exc:
+            return rejection(409, "not_cancellable", str(exc))
+        return Response(OrderOut(order).data)
+
+
+urlpatterns = [
+    path("orders/", OrderListCreate.as_view(), name="order-list"),
+    path("orders/<int:pk>/", OrderDetail.as_view(), name="order-detail"),
+    path("orders/<int:pk>/cancel/", OrderCancel.as_view(), name="order-cancel"),
+]
