@@ -74,6 +74,8 @@ def _started_stage() -> Iterator[str]:
     _stage_log["path"] = log_path
     env = {
         "DATABASE_URL": f"sqlite:///{(tmp / 'db.sqlite3').as_posix()}",
+        # From stage 02 on, the orders service has a database of its own.
+        "ORDERS_DATABASE_URL": f"sqlite:///{(tmp / 'orders.sqlite3').as_posix()}",
         "DJANGO_DEBUG": "0",
         "PAYMENT_TIMEOUT_SECONDS": "0.3",
         "EMAIL_FILE_PATH": str(tmp / "mail"),

@@ -80,10 +80,20 @@ def _expand(args: list[str], ports: dict[str, int], port: int | None = None) -> 
     return [a.format(python=sys.executable, port=port, ports=ports) for a in args]
 
 
-def _expand_env(env: dict[str, str], ports: dict[str, int]) -> dict[str, str]:
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""  # an unset variable expands to "", which settings read as "use the default"
+
+
+def _expand_env(
+    env: dict[str, str], ports: dict[str, int], outer: dict[str, str] | None = None
+) -> dict[str, str]:
     # Lets a manifest say where a neighbour listens ("http://127.0.0.1:{ports[orders]}"), which
     # stays right when the harness picks free ports: discovery by name, not by a fixed number.
-    return {key: value.format(ports=ports) for key, value in env.items()}
+    # {env[NAME]} passes on a variable of the stage's environment under another name: with a
+    # database per service, each process gets its own DATABASE_URL.
+    blank = _Blank(outer or {})
+    return {key: value.format(ports=ports, env=blank) for key, value in env.items()}
 
 
 def _pump(stream: IO[bytes], name: str, sink: IO[str]) -> None:
@@ -215,7 +225,7 @@ def running(
                 result = subprocess.run(
                     _expand(step, ports),
                     cwd=stage.path / proc.cwd,
-                    env={**child_env, **_expand_env(proc.env, ports)},
+                    env={**child_env, **_expand_env(proc.env, ports, child_env)},
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                 )
@@ -226,7 +236,7 @@ def running(
             child = _spawn(
                 _expand(proc.command, ports, ports[proc.name]),
                 stage.path / proc.cwd,
-                {**child_env, **_expand_env(proc.env, ports)},
+                {**child_env, **_expand_env(proc.env, ports, child_env)},
             )
             run.children[proc.name] = child
             pump = threading.Thread(target=_pump, args=(child.stdout, proc.name, sink), daemon=True)
