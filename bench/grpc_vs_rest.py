@@ -5,6 +5,9 @@ Both doors are stage 02's monolith, on one database: `Inventory/Reserve` on its 
 reserves one unit under a new id (a real write); its release follows, unmeasured. Rows are
 interleaved per round so the machine's noise hits both alike; the result is a ratio.
 
+To tell the transport from the work, the same run also times a call that does no work at all:
+the gRPC health check against GET /healthz (a JSON view that touches no database).
+
     python bench/grpc_vs_rest.py            # 3 rounds x 5 s per transport and concurrency
     python bench/grpc_vs_rest.py --quick    # 1 round x 1 s: a smoke run (tox runs it)
 """
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import grpc
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 MONOLITH = ROOT / "02-extract-orders" / "monolith"
@@ -59,7 +63,12 @@ class Grpc:
     name = "gRPC"
 
     def __init__(self, port: int):
-        self.stub = inventory_pb2_grpc.InventoryStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = inventory_pb2_grpc.InventoryStub(channel)
+        self.health = health_pb2_grpc.HealthStub(channel)
+
+    def noop(self) -> None:
+        self.health.Check(health_pb2.HealthCheckRequest(), timeout=5)
 
     def reserve(self, rid: str) -> None:
         self.stub.Reserve(inventory_pb2.ReserveRequest(
@@ -83,6 +92,9 @@ class Rest:
             self.local.client = httpx.Client(headers=self.headers, timeout=5)
         return self.local.client
 
+    def noop(self) -> None:
+        self.client.get(self.base.replace("/api/v1/reservations/", "/healthz")).raise_for_status()
+
     def reserve(self, rid: str) -> None:
         resp = self.client.post(self.base, json={"reservation_id": rid,
                                                  "lines": [{"product_id": 1, "quantity": 1}]})
@@ -90,6 +102,19 @@ class Rest:
 
     def release(self, rid: str) -> None:
         self.client.post(f"{self.base}{rid}/release/").raise_for_status()
+
+
+def run_noop(door, seconds: float) -> dict:
+    latencies = []
+    stop_at = time.monotonic() + seconds
+    while time.monotonic() < stop_at:
+        started = time.perf_counter()
+        door.noop()
+        latencies.append(time.perf_counter() - started)
+    latencies.sort()
+    return {"p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            "reserves_per_s": len(latencies) / seconds}
 
 
 def run(door, concurrency: int, seconds: float) -> dict:
@@ -164,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
                 run(door, 1, 0.3)
             results: dict[str, dict[int, list[dict]]] = {d.name: {c: [] for c in levels}
                                                           for d in doors}
+            noops: dict[str, list[dict]] = {d.name: [] for d in doors}
             for _ in range(args.rounds):
+                for door in doors:
+                    noops[door.name].append(run_noop(door, args.seconds))
                 for concurrency in levels:
                     for door in doors:
                         results[door.name][concurrency].append(
@@ -189,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             p50, p99, rps = med(rows, "p50_ms"), med(rows, "p99_ms"), med(rows, "reserves_per_s")
             summary[f"{name} c{concurrency}"] = {"p50_ms": p50, "p99_ms": p99, "rps": rps}
             print(f"{name:<16} {concurrency:>4} {p50:>8.3f} {p99:>8.3f} {rps:>11.0f}")
+    print("\nno work at all (gRPC health check vs GET /healthz), concurrency 1:")
+    for name, rows in noops.items():
+        p50, p99, rps = med(rows, "p50_ms"), med(rows, "p99_ms"), med(rows, "reserves_per_s")
+        summary[f"{name} noop"] = {"p50_ms": p50, "p99_ms": p99, "rps": rps}
+        print(f"{name:<16} {1:>4} {p50:>8.3f} {p99:>8.3f} {rps:>11.0f} calls/s")
     c1 = min(levels)
     g, r = summary[f"gRPC c{c1}"], summary[f"REST (DRF JSON) c{c1}"]
     speedup = r["p50_ms"] / g["p50_ms"]
