@@ -36,6 +36,16 @@ RUN_ELSEWHERE = {
     "python3 -m workshop up 02-extract-orders": ("tox.ini", "ACCEPTANCE_STAGE = 02-extract-orders"),
     "python protos/build.py --check": ("tox.ini", "python protos/build.py --check"),
     "python protos/build.py --breaking": ("tox.ini", "python protos/build.py --breaking"),
+    'kill -STOP $(pgrep -f "serve_grpc --port 50052")': (
+        "02-extract-orders/tests/e2e/test_demo.py", 'frozen(stage, "orders-grpc")'),
+    'kill -CONT $(pgrep -f "serve_grpc --port 50052")': (
+        "02-extract-orders/tests/e2e/test_demo.py", "signal.SIGCONT"),
+    'kill -STOP $(pgrep -f "serve_grpc --port 50051")': (
+        "02-extract-orders/tests/e2e/test_demo.py", 'frozen(stage, "monolith-grpc")'),
+    'kill -CONT $(pgrep -f "serve_grpc --port 50051")': (
+        "02-extract-orders/tests/e2e/test_demo.py", "signal.SIGCONT"),
+    "cd 02-extract-orders/services/orders && python manage.py release_stranded": (
+        "02-extract-orders/tests/e2e/test_demo.py", '"manage.py", "release_stranded"'),
     "python manage.py copy_orders_from_monolith": (
         "02-extract-orders/stage.toml", '"copy_orders_from_monolith"'),
 }

@@ -22,7 +22,11 @@ REASONS = {
     "payment_declined": "Your card was declined. Nothing was charged and nothing reserved.",
     "payment_timeout": "The payment provider did not answer in time. Nothing was charged.",
 }
-UNAVAILABLE = "Orders are unavailable right now; nothing was ordered. Please try again soon."
+UNAVAILABLE = "Your orders are unavailable right now. Please try again soon."
+# No answer is not "no": the orders service may have finished after we stopped waiting.
+# Saying "nothing was ordered" here could be a lie, and the customer would order twice.
+UNANSWERED = ("The orders service did not answer in time: your order may or may not have "
+              "gone through. Please check My orders before you try again.")
 
 
 def orders_client(user) -> orders_http.OrdersClient:
@@ -109,7 +113,7 @@ def checkout(request):
             except orders_http.Invalid as exc:
                 error = f"The order was refused: {exc.errors}"
             except orders_http.Unavailable:
-                error = UNAVAILABLE
+                error = UNANSWERED
             else:
                 request.session["cart"] = {}
                 messages.success(
@@ -157,7 +161,7 @@ def order_detail(request, pk):
         except orders_http.Rejected as exc:
             messages.error(request, exc.detail)
         except orders_http.Unavailable:
-            messages.error(request, UNAVAILABLE)
+            messages.error(request, UNANSWERED)
         return redirect("order-detail", pk=pk)
     try:
         order = orders_grpc.order_of(request.user.id, pk)

@@ -126,7 +126,7 @@ def test_with_the_orders_service_down_the_pages_still_render_and_say_so(browser,
     product = Product.objects.get(slug="french-press")
     browser.post(f"/cart/add/{product.id}/", {"quantity": 1})
     page = browser.post("/checkout/", {"card_number": GOOD_CARD})
-    assert page.status_code == 200 and "unavailable right now" in page.content.decode()
+    assert page.status_code == 200 and "may or may not have" in page.content.decode()
     assert FOOTER in browser.get("/").content.decode()
 
 
