@@ -93,6 +93,11 @@ DATABASES = {
         conn_max_age=60,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several threads (and, from stage 01 on, processes) write this file. IMMEDIATE takes the
+    # write lock when a transaction starts, so writers queue (up to `timeout` s) instead of
+    # failing with "database is locked" halfway through; PostgreSQL needs none of this.
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"

@@ -65,9 +65,9 @@ DATABASES = {
     "monolith": dj_database_url.parse(MONOLITH_DATABASE_URL),
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Since stage 02 two processes write this file (HTTP and gRPC). IMMEDIATE takes the write
-    # lock when a transaction starts, so writers queue (up to `timeout` s) instead of failing
-    # with "database is locked" halfway through; PostgreSQL needs none of this.
+    # Several threads (and, from stage 01 on, processes) write this file. IMMEDIATE takes the
+    # write lock when a transaction starts, so writers queue (up to `timeout` s) instead of
+    # failing with "database is locked" halfway through; PostgreSQL needs none of this.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
