@@ -84,10 +84,9 @@ def reserve(reservation_id: str, lines: dict[int, int]) -> list[ReservedLine]:
 def release(reservation_id: str, attempts: int | None = None) -> bool:
     """Give the units back; True once the inventory has them (or never had them)."""
     attempts = attempts or settings.RELEASE_ATTEMPTS
-    request = inventory_pb2.ReleaseRequest(reservation_id=reservation_id)
     for attempt in range(1, attempts + 1):
         try:
-            _stub().Release(request, timeout=settings.INVENTORY_DEADLINE_SECONDS)
+            _release_once(reservation_id)
             return True
         except grpc.RpcError as exc:
             log.warning("release %s failed (attempt %s/%s): %s", reservation_id, attempt,
@@ -97,6 +96,11 @@ def release(reservation_id: str, attempts: int | None = None) -> bool:
                 time.sleep(0.1 * 2 ** (attempt - 1))  # 0.1 s, 0.2 s, ...: give it room
     strand(reservation_id, last)
     return False
+
+
+def _release_once(reservation_id: str) -> None:
+    _stub().Release(inventory_pb2.ReleaseRequest(reservation_id=reservation_id),
+                    timeout=settings.INVENTORY_DEADLINE_SECONDS)
 
 
 def strand(reservation_id: str, reason: str) -> None:
@@ -117,8 +121,7 @@ def release_stranded() -> tuple[int, int]:
     released = 0
     for stranded in StrandedReservation.objects.all():
         try:
-            _stub().Release(inventory_pb2.ReleaseRequest(reservation_id=stranded.reservation_id),
-                            timeout=settings.INVENTORY_DEADLINE_SECONDS)
+            _release_once(stranded.reservation_id)
         except grpc.RpcError:
             stranded.attempts += 1
             stranded.save(update_fields=["attempts"])

@@ -29,6 +29,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_grpc_serving(target: str, proc: subprocess.Popen, log: Path, timeout=30) -> None:
+    """Until the server's standard health check says SERVING; fail with its log otherwise."""
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"gRPC server exited:\n{log.read_text()}"
+            with contextlib.suppress(grpc.RpcError):
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
+                    return
+            time.sleep(0.1)
+    raise AssertionError(f"gRPC server at {target} not healthy in {timeout} s:\n"
+                         f"{log.read_text()}")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Politely, then not: a test's child never outlives the test."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Monolith:
     def __init__(self, workdir: Path):
         self.db = workdir / "monolith.sqlite3"
@@ -60,25 +86,11 @@ class Monolith:
                 [sys.executable, "manage.py", "serve_grpc", "--port", str(self.port)],
                 cwd=MONOLITH, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        with grpc.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while time.monotonic() < deadline:
-                assert self.proc.poll() is None, f"monolith gRPC exited:\n{self.log.read_text()}"
-                with contextlib.suppress(grpc.RpcError):
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        return
-                time.sleep(0.1)
-        raise AssertionError(f"monolith gRPC not healthy in 30 s:\n{self.log.read_text()}")
+        wait_grpc_serving(self.target, self.proc, self.log)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc)
 
     # -- looking inside the monolith's database (tests only) --
     def sql(self, query: str, *params):

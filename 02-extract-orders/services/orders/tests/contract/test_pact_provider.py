@@ -21,7 +21,7 @@ import httpx
 import pytest
 from pact import Verifier
 
-from ..monolith import free_port
+from ..monolith import free_port, stop_process
 
 SERVICE = Path(__file__).resolve().parents[2]
 PACTS = SERVICE.parents[1] / "pacts"
@@ -58,12 +58,7 @@ class Provider:
         raise AssertionError(f"provider not ready:\n{self.log.read_text()}")
 
     def __exit__(self, *exc):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
     def sql(self, query, *params):
         with contextlib.closing(sqlite3.connect(self.db, timeout=10)) as db, db:

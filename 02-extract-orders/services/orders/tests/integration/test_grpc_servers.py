@@ -10,7 +10,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -20,7 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from shopapi.orders.v1 import orders_pb2, orders_pb2_grpc
 
-from ..monolith import free_port
+from ..monolith import free_port, stop_process, wait_grpc_serving
 
 SERVICE = Path(__file__).resolve().parents[2]
 
@@ -49,18 +48,10 @@ def orders_grpc(tmp_path_factory):
                             cwd=SERVICE, env=env, stdout=log, stderr=subprocess.STDOUT)
     target = f"127.0.0.1:{port}"
     try:
-        with grpc.insecure_channel(target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            for _ in range(300):
-                assert proc.poll() is None, (tmp / "server.log").read_text()
-                with contextlib.suppress(grpc.RpcError):
-                    stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                    break
-                time.sleep(0.1)
+        wait_grpc_serving(target, proc, tmp / "server.log")
         yield target
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
         log.close()
 
 

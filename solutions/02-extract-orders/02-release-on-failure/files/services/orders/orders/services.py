@@ -47,10 +47,9 @@ def place_order(customer, lines: list[Line], card_number: str) -> Order:
     reservation_id = uuid.uuid4().hex
     try:
         reserved = inventory.reserve(reservation_id, dict(sorted(wanted.items())))
-    except (inventory.UnknownProduct, inventory.OutOfStock):
-        raise  # a definite "no": nothing was reserved
     except inventory.InventoryUnavailable:
-        # No answer is not "no": the reserve may have landed before the answer was lost.
+        # UnknownProduct and OutOfStock are a definite "no" and pass straight through. But
+        # no answer is not "no": the reserve may have landed before the answer was lost.
         # Release by id: it gives back what was taken, or leaves a tombstone that stops a
         # late reserve from taking anything.
         inventory.release(reservation_id)
