@@ -100,7 +100,8 @@ def test_the_override_header_forces_a_side(facade):
 def test_a_bad_override_is_refused_with_a_clear_message(facade):
     response = facade.client.get("/api/v1/orders/archive/1", headers={"X-Route-To": "new"})
     assert response.status_code == 400
-    assert response.json()["error"] == "bad_route_override"
+    assert response.json()["code"] == "bad_route_override"
+    assert response.headers["x-served-by"] == "facade"
     assert "names no side of route '/api/v1/orders/archive'" in response.json()["detail"]
     response = facade.client.get("/", headers={"X-Route-To": "payments"})
     assert response.status_code == 400
