@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from urllib.parse import urlsplit
 
 import httptools
 
 # Answer body buffered per upstream connection before reading pauses until the client takes it.
 READ_HIGH_WATER = 256 * 1024
+# An answer announcing at most this many bytes is awaited whole and passed on in one write; a
+# bigger one (or one of unknown length) streams.
+WHOLE_MAX = 64 * 1024
+# How often the deadlines of awaited answers are checked: one timer for all of them rather than
+# one per request (a timer per request was a visible share of the facade's CPU).
+DEADLINE_TICK = 0.1
 
 
 class Unavailable(Exception):
@@ -31,7 +38,7 @@ class Exchange:
     """One request's answer as it arrives: the head first, then the body piece by piece."""
 
     __slots__ = ("conn", "status", "headers", "keep_alive", "done", "error", "_chunks",
-                 "_size", "_head", "_waiter", "_timer")
+                 "_size", "_head", "_waiter", "deadline")
 
     def __init__(self, conn: UpstreamConnection) -> None:
         self.conn = conn
@@ -44,20 +51,25 @@ class Exchange:
         self._size = 0
         self._head: asyncio.Future[None] = conn.loop.create_future()
         self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
 
     @property
     def has_head(self) -> bool:
         return self._head.done() and self.error is None
 
     async def head(self, timeout: float) -> None:
-        """Wait for the status line and headers, at most `timeout` seconds."""
+        """Wait for the status line and headers, at most `timeout` seconds.
+
+        A small answer (see WHOLE_MAX) is awaited whole: `done` is then true on return.
+        """
         if not self._head.done():
-            self._timer = self.conn.loop.call_later(timeout, self._expire)
+            deadlines = self.conn.pool.deadlines
+            self.deadline = self.conn.loop.time() + timeout
+            deadlines.add(self)
             try:
                 await self._head
             finally:
-                self._timer.cancel()
+                deadlines.discard(self)
         if self.error is not None:
             raise self.error
 
@@ -74,11 +86,13 @@ class Exchange:
             if self.done:
                 return None
             self._waiter = self.conn.loop.create_future()
-            self._timer = self.conn.loop.call_later(timeout, self._expire)
+            deadlines = self.conn.pool.deadlines
+            self.deadline = self.conn.loop.time() + timeout
+            deadlines.add(self)
             try:
                 await self._waiter
             finally:
-                self._timer.cancel()
+                deadlines.discard(self)
                 self._waiter = None
         chunk = b"".join(self._chunks)
         self._chunks.clear()
@@ -91,6 +105,11 @@ class Exchange:
     def _got_head(self, status: int, keep_alive: bool) -> None:
         self.status = status
         self.keep_alive = keep_alive
+        for name, value in self.headers:
+            if len(name) == 14 and name.lower() == b"content-length":
+                if int(value) <= WHOLE_MAX:
+                    return  # small: the waiter wakes once, when the body is complete
+                break
         if not self._head.done():
             self._head.set_result(None)
 
@@ -103,6 +122,8 @@ class Exchange:
 
     def _finish(self) -> None:
         self.done = True
+        if not self._head.done():
+            self._head.set_result(None)
         self._wake()
 
     def _fail(self, error: BaseException) -> None:
@@ -244,8 +265,11 @@ class Pool:
     one when that is safe (see Proxy).
     """
 
-    def __init__(self, base_url: str, limit: int, keepalive_timeout: float) -> None:
+    def __init__(
+        self, base_url: str, limit: int, keepalive_timeout: float, deadlines: Deadlines
+    ) -> None:
         parts = urlsplit(base_url)
+        self.deadlines = deadlines
         self.loop = asyncio.get_running_loop()
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -253,7 +277,31 @@ class Pool:
         self.netloc = parts.netloc.encode()
         self.keepalive_timeout = keepalive_timeout
         self.idle: list[UpstreamConnection] = []
-        self.slots = asyncio.Semaphore(limit)
+        self.limit = limit
+        self.busy = 0
+        self._queue: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        """A slot for one request in flight (FACADE_POOL_LIMIT per upstream); wait if none."""
+        if self.busy < self.limit:
+            self.busy += 1
+            return
+        slot = self.loop.create_future()
+        self._queue.append(slot)
+        try:
+            await slot  # handed over by release_slot(), busy unchanged
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():
+                self.release_slot()  # handed over just as the waiter gave up: pass it on
+            raise
+
+    def release_slot(self) -> None:
+        while self._queue:
+            slot = self._queue.popleft()
+            if not slot.done():
+                slot.set_result(None)
+                return
+        self.busy -= 1
 
     async def connect(self, timeout: float) -> UpstreamConnection:
         """A pooled connection if a fresh one is idle, else a new connection."""
@@ -292,3 +340,21 @@ class Pool:
         for conn in self.idle:
             conn.close()
         self.idle.clear()
+
+
+class Deadlines:
+    """The answers being awaited, each with its deadline; expired ones fail with a timeout."""
+
+    def __init__(self) -> None:
+        self.waiting: set[Exchange] = set()
+        self.add = self.waiting.add
+        self.discard = self.waiting.discard
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(DEADLINE_TICK)
+            now = loop.time()
+            for exchange in [e for e in self.waiting if e.deadline <= now]:
+                self.waiting.discard(exchange)
+                exchange._expire()

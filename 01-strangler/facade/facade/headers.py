@@ -54,6 +54,7 @@ _OWNED = frozenset(
 _RESPONSE_OWNED = frozenset(
     {b"x-request-id", b"x-upstream", b"date", b"server", b"content-length"}
 )
+_RESPONSE_DROPPED = HOP_BY_HOP | _RESPONSE_OWNED
 # An incoming id is reused only if it is short, visible ASCII: it goes into every log line, and a
 # newline in it would let a client forge log entries.
 _REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
@@ -171,21 +172,17 @@ def client_response_headers(
     raw: list[tuple[bytes, bytes]], *, upstream: bytes, request_id: bytes
 ) -> list[tuple[bytes, bytes]]:
     """The upstream's response headers minus hop-by-hop ones, plus X-Upstream and X-Request-ID."""
-    named_by_connection: set[bytes] = set()
-    for name, value in raw:
-        if name.lower() == b"connection":
-            named_by_connection.update(t.strip().lower() for t in value.split(b","))
     headers = []
+    named_by_connection = None
     for name, value in raw:
         lower = name.lower()
-        if (
-            lower in HOP_BY_HOP
-            or lower.startswith(b"proxy-")
-            or lower in _RESPONSE_OWNED
-            or lower in named_by_connection
-        ):
+        if lower in _RESPONSE_DROPPED or lower[:6] == b"proxy-":
+            if lower == b"connection":
+                named_by_connection = {t.strip().lower() for t in value.split(b",")}
             continue
         headers.append((name, value))
+    if named_by_connection:
+        headers = [(n, v) for n, v in headers if n.lower() not in named_by_connection]
     headers.append((b"x-upstream", upstream))
     headers.append((b"x-request-id", request_id))
     return headers

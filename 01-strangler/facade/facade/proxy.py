@@ -25,7 +25,7 @@ from functools import lru_cache
 from time import perf_counter
 from typing import Any
 
-from .client import Exchange, Pool, Unavailable, UpstreamConnection
+from .client import Deadlines, Exchange, Pool, Unavailable, UpstreamConnection
 from .headers import client_response_headers
 from .metrics import Metrics
 from .server import ClientGone, Connection, Request
@@ -74,12 +74,15 @@ class Proxy:
         self.metrics = metrics
         self.pools: dict[str, Pool] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self.deadlines = Deadlines()
+        self._spawn(self.deadlines.run())
 
     def pool(self, base_url: str) -> Pool:
         pool = self.pools.get(base_url)
         if pool is None:
             pool = self.pools[base_url] = Pool(
-                base_url, self.settings.pool_limit, self.settings.keepalive_timeout
+                base_url, self.settings.pool_limit, self.settings.keepalive_timeout,
+                self.deadlines,
             )
         return pool
 
@@ -94,10 +97,13 @@ class Proxy:
     # -- the normal path ---------------------------------------------------------------------------
 
     async def forward(self, call: Call, request: Request, conn: Connection) -> None:
-        async with call.pool.slots:
+        await call.pool.acquire()
+        try:
             exchange = await self._open(call, request, conn, request.whole_body())
             if exchange is not None:
                 await self._relay(call, exchange, request, conn, keep=0)
+        finally:
+            call.pool.release_slot()
 
     async def _open(
         self, call: Call, request: Request, conn: Connection, body: bytes | None
@@ -131,7 +137,13 @@ class Proxy:
             if upstream.used and call.method in _IDEMPOTENT:
                 # A reused connection that the server closed while idle fails before any byte
                 # of the answer; the request can safely go again, once, on a new connection.
-                exchange = await self._retry_if_stale(call, exchange, body)
+                try:
+                    await exchange.head(call.timeout)
+                except Unavailable:
+                    if exchange.status:  # the answer had begun: not a stale connection
+                        raise
+                    fresh = await call.pool.new_connection(call.timeout)
+                    exchange = fresh.start(call.whole(body))
             return exchange
         assert request is not None
         exchange = upstream.start(call.streamed_head())
@@ -140,16 +152,6 @@ class Proxy:
         except BaseException:
             upstream.close()  # half a request on it: the connection cannot serve another
             raise
-        return exchange
-
-    async def _retry_if_stale(self, call: Call, exchange: Exchange, body: bytes) -> Exchange:
-        try:
-            await exchange.head(call.timeout)
-        except Unavailable:
-            if exchange.status:  # the answer had begun: not a stale connection
-                raise
-            fresh = await call.pool.new_connection(call.timeout)
-            return fresh.start(call.whole(body))
         return exchange
 
     async def _stream_body(
@@ -264,12 +266,15 @@ class Proxy:
         # The copy leaves now, in parallel with the real request, so both sides see the request
         # in the same state of the world, and the customer never waits for the new side.
         copy = self._spawn(self._fetch(shadow, body, cap))
-        async with call.pool.slots:
+        await call.pool.acquire()
+        try:
             exchange = await self._open(call, request, conn, body)
             if exchange is None:
                 copy.cancel()
                 return
             old_body = await self._relay(call, exchange, request, conn, keep=cap)
+        finally:
+            call.pool.release_slot()
         if old_body is None:
             copy.cancel()
             self.metrics.shadow_skipped.labels(call.route, "too_large").inc()
@@ -280,7 +285,8 @@ class Proxy:
         self, call: Call, request: Request, conn: Connection, head: bytes
     ) -> None:
         """Forward a body whose beginning was already read (a shadow body over the cap)."""
-        async with call.pool.slots:
+        await call.pool.acquire()
+        try:
             started = perf_counter()
             chunked = call.declared_length is None
             try:
@@ -302,10 +308,13 @@ class Proxy:
                 return
             self.metrics.observe_latency(call.upstream, perf_counter() - started)
             await self._relay(call, exchange, request, conn, keep=0)
+        finally:
+            call.pool.release_slot()
 
     async def _fetch(self, call: Call, body: bytes, cap: int) -> tuple[int, bytes]:
         started = perf_counter()
-        async with call.pool.slots:
+        await call.pool.acquire()
+        try:
             exchange = await self._send(call, None, body)
             try:
                 await exchange.head(call.timeout)
@@ -322,6 +331,8 @@ class Proxy:
                 return exchange.status, b"".join(chunks)
             finally:
                 call.pool.release(exchange.conn)
+        finally:
+            call.pool.release_slot()
 
     async def _compare(
         self,

@@ -132,7 +132,7 @@ class Connection(asyncio.Protocol):
         self.pending: deque[Request] = deque()
         self.current: Request | None = None  # the request whose body is being parsed
         self.worker: asyncio.Task[None] | None = None
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.idle_since: float | None = None  # loop time it became idle; None while busy
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._reading_paused = False
@@ -149,12 +149,11 @@ class Connection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_ip = (peer[0] if isinstance(peer, tuple) else "").encode()
         self.server.connections.add(self)
-        self._arm_idle_timer()
+        self.idle_since = self.loop.time()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.connections.discard(self)
-        self._cancel_idle_timer()
         for request in (self.current, *self.pending):
             if request is not None:
                 request._wake()
@@ -180,7 +179,7 @@ class Connection(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._cancel_idle_timer()
+        self.idle_since = None
         self._url = b""
         self._headers = []
 
@@ -250,7 +249,7 @@ class Connection(asyncio.Protocol):
         finally:
             self.worker = None
             if not self.closed and not self.pending:
-                self._arm_idle_timer()
+                self.idle_since = self.loop.time()
 
     # -- writing answers -------------------------------------------------------------------------
 
@@ -262,6 +261,15 @@ class Connection(asyncio.Protocol):
         length: int | None,
     ) -> None:
         """Send the status line and headers. `length` None: the body follows chunked."""
+        self.write(self._head(request, status, headers, length))
+
+    def _head(
+        self,
+        request: Request,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        length: int | None,
+    ) -> bytes:
         request.started_answer = True
         # 1xx, 204 and 304 answers never have a body, HEAD answers never send one.
         bodiless = status < 200 or status in (204, 304)
@@ -284,7 +292,7 @@ class Connection(asyncio.Protocol):
         if self._close_after:
             lines.append(b"connection: close\r\n")
         lines.append(b"\r\n")
-        self.write(b"".join(lines))
+        return b"".join(lines)
 
     def send(self, chunk: bytes) -> None:
         if chunk and not self._head_only:
@@ -300,9 +308,9 @@ class Connection(asyncio.Protocol):
     def respond(
         self, request: Request, status: int, headers: list[tuple[bytes, bytes]], body: bytes
     ) -> None:
-        """A whole answer at once: status, headers and a body of known length."""
-        self.start(request, status, headers, len(body))
-        self.send(body)
+        """A whole answer in one write: status, headers and a body of known length."""
+        head = self._head(request, status, headers, len(body))
+        self.write(head if self._head_only else head + body)
 
     def abort(self) -> None:
         """Break the connection off: the client sees a truncated answer, not a short one."""
@@ -337,15 +345,6 @@ class Connection(asyncio.Protocol):
             self._reading_paused = False
             self.transport.resume_reading()
 
-    def _arm_idle_timer(self) -> None:
-        self._cancel_idle_timer()
-        self.idle_timer = self.loop.call_later(KEEPALIVE_IDLE, self.close)
-
-    def _cancel_idle_timer(self) -> None:
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
-
     def _refuse(self, status: int, why: bytes) -> None:
         if self.worker is None:  # never write into the middle of an answer in progress
             self.write(
@@ -364,6 +363,7 @@ class Server:
         self.connections: set[Connection] = set()
         self.stopping = False
         self._server: asyncio.base_events.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._date = b""
         self._date_second = 0
 
@@ -371,12 +371,25 @@ class Server:
         self._server = await self.loop.create_server(
             lambda: Connection(self.handler, self), host, port, reuse_address=True
         )
+        self._sweeper = self.loop.create_task(self._close_idle())
+
+    async def _close_idle(self) -> None:
+        # One sweep a second instead of a timer per request: a timer per request was a visible
+        # share of the facade's CPU, and a keep-alive limit needs no precision.
+        while True:
+            await asyncio.sleep(1)
+            limit = self.loop.time() - KEEPALIVE_IDLE
+            for conn in [c for c in self.connections
+                         if c.idle_since is not None and c.idle_since < limit]:
+                conn.close()
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting; let answers in progress finish (up to `grace` s); close the rest."""
         self.stopping = True
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for conn in list(self.connections):
             if conn.worker is None:
                 conn.close()  # idle keep-alive connection
