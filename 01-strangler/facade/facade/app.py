@@ -80,7 +80,9 @@ class Facade:
         assert table is not None and proxy is not None and settings is not None
 
         method = request.method
-        route = table.match(path, method)
+        # HEAD is GET without the body (RFC 9110 9.3.2): it takes GET's route, so a route that
+        # lists GET answers HEAD from the same side.
+        route = table.match(path, "GET" if method == "HEAD" else method)
         incoming = read_request(request.headers)
         client_ip = request.client_ip
         try:

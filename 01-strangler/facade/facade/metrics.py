@@ -40,7 +40,8 @@ class Metrics:
         )
         self.latency = Histogram(
             "facade_upstream_latency_seconds",
-            "Time from sending a request upstream to its response headers (shadow copies too).",
+            "Time from sending a request upstream to its answer's headers (a small answer: all "
+            "of it; shadow copies too).",
             ["upstream"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,

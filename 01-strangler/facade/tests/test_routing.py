@@ -79,6 +79,8 @@ def test_routes_by_method(facade):
     # POST is not in the route's methods: it falls through to the catch-all
     assert served_by(facade, "/api/v1/orders/17", "POST") == "monolith"
     assert served_by(facade, "/api/v1/orders/17", "DELETE") == "monolith"
+    # HEAD is GET without the body: it goes where GET goes
+    assert served_by(facade, "/api/v1/orders/17", "HEAD") == "orders"
 
 
 def test_the_path_and_query_reach_the_upstream_unchanged(facade):
