@@ -281,10 +281,16 @@ class Pool:
         self.busy = 0
         self._queue: deque[asyncio.Future[None]] = deque()
 
-    async def acquire(self) -> None:
-        """A slot for one request in flight (FACADE_POOL_LIMIT per upstream); wait if none."""
+    def try_acquire(self) -> bool:
+        """A slot for one request in flight (FACADE_POOL_LIMIT per upstream), if one is free."""
         if self.busy < self.limit:
             self.busy += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """A slot for one request in flight; wait for one if none is free."""
+        if self.try_acquire():
             return
         slot = self.loop.create_future()
         self._queue.append(slot)
@@ -303,15 +309,19 @@ class Pool:
                 return
         self.busy -= 1
 
-    async def connect(self, timeout: float) -> UpstreamConnection:
-        """A pooled connection if a fresh one is idle, else a new connection."""
+    def pooled(self) -> UpstreamConnection | None:
+        """A kept-alive connection that is still fresh, if there is one."""
         now = self.loop.time()
         while self.idle:
             conn = self.idle.pop()
             if not conn.closed and now - conn.idle_since < self.keepalive_timeout:
                 return conn
             conn.close()
-        return await self.new_connection(timeout)
+        return None
+
+    async def connect(self, timeout: float) -> UpstreamConnection:
+        """A pooled connection if a fresh one is idle, else a new connection."""
+        return self.pooled() or await self.new_connection(timeout)
 
     async def new_connection(self, timeout: float) -> UpstreamConnection:
         try:

@@ -41,7 +41,7 @@ class TooLarge(Exception):
     """A body over the shadow cap: it is passed on, but not compared."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """One request to one upstream."""
 
@@ -97,7 +97,8 @@ class Proxy:
     # -- the normal path ---------------------------------------------------------------------------
 
     async def forward(self, call: Call, request: Request, conn: Connection) -> None:
-        await call.pool.acquire()
+        if not call.pool.try_acquire():
+            await call.pool.acquire()
         try:
             exchange = await self._open(call, request, conn, request.whole_body())
             if exchange is not None:
@@ -131,7 +132,7 @@ class Proxy:
         return exchange
 
     async def _send(self, call: Call, request: Request | None, body: bytes | None) -> Exchange:
-        upstream = await call.pool.connect(call.timeout)
+        upstream = call.pool.pooled() or await call.pool.new_connection(call.timeout)
         if body is not None:
             exchange = upstream.start(call.whole(body))
             if upstream.used and call.method in _IDEMPOTENT:

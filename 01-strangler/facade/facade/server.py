@@ -132,6 +132,7 @@ class Connection(asyncio.Protocol):
         self.pending: deque[Request] = deque()
         self.current: Request | None = None  # the request whose body is being parsed
         self.worker: asyncio.Task[None] | None = None
+        self._next: asyncio.Future[None] | None = None  # the worker waits here between requests
         self.idle_since: float | None = None  # loop time it became idle; None while busy
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -157,6 +158,8 @@ class Connection(asyncio.Protocol):
         for request in (self.current, *self.pending):
             if request is not None:
                 request._wake()
+        if self._next is not None and not self._next.done():
+            self._next.set_result(None)
         if self._writing_paused is not None and not self._writing_paused.done():
             self._writing_paused.set_result(None)
 
@@ -202,6 +205,8 @@ class Connection(asyncio.Protocol):
         self.pending.append(request)
         if self.worker is None:
             self.worker = self.loop.create_task(self._serve())
+        elif self._next is not None and not self._next.done():
+            self._next.set_result(None)
         elif len(self.pending) > 1:
             self.pause_reading()  # pipelining: one request at a time, no unbounded queue
 
@@ -220,8 +225,15 @@ class Connection(asyncio.Protocol):
     # -- serving requests in order ---------------------------------------------------------------
 
     async def _serve(self) -> None:
+        # One task per connection, not per request: it waits for the next request between them.
         try:
-            while self.pending and not self.closed:
+            while not self.closed:
+                if not self.pending:
+                    self.idle_since = self.loop.time()
+                    self._next = self.loop.create_future()
+                    await self._next
+                    self._next = None
+                    continue
                 request = self.pending[0]
                 self._close_after = not request.keep_alive or self.server.stopping
                 try:
@@ -248,8 +260,6 @@ class Connection(asyncio.Protocol):
                 self.resume_reading()
         finally:
             self.worker = None
-            if not self.closed and not self.pending:
-                self.idle_since = self.loop.time()
 
     # -- writing answers -------------------------------------------------------------------------
 
@@ -391,10 +401,10 @@ class Server:
         if self._sweeper is not None:
             self._sweeper.cancel()
         for conn in list(self.connections):
-            if conn.worker is None:
+            if not conn.pending:
                 conn.close()  # idle keep-alive connection
         deadline = self.loop.time() + grace
-        while any(c.worker is not None for c in self.connections):
+        while any(c.pending and not c.closed for c in self.connections):
             if self.loop.time() > deadline:
                 break
             await asyncio.sleep(0.05)

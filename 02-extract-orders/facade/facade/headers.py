@@ -13,7 +13,7 @@ wire, walks them once, and keeps them bytes: they go out again as bytes.
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from dataclasses import dataclass
 
@@ -61,7 +61,7 @@ _REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,200}")
 _MILLISECONDS = re.compile(rb"[0-9]{1,9}")
 
 
-@dataclass
+@dataclass(slots=True)
 class Incoming:
     """The parts of the client's request headers the facade needs, read in one pass."""
 
@@ -119,7 +119,8 @@ def read_request(raw: list[tuple[bytes, bytes]]) -> Incoming:
         kept.append((name, value))
 
     if request_id is None or not _REQUEST_ID.fullmatch(request_id):
-        request_id = os.urandom(16).hex().encode()  # as unique as uuid4, and cheaper
+        # As unique as uuid4's 122 random bits, without a system call: an id, not a secret.
+        request_id = b"%032x" % random.getrandbits(128)
     if named_by_connection:
         kept = [(n, v) for n, v in kept if n not in named_by_connection]
     return Incoming(
