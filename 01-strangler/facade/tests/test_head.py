@@ -98,3 +98,11 @@ def test_head_of_a_streamed_answer_sends_no_body(upstreams, facade_factory):
         head = facade.client.head("/download?size=2000000")
         assert head.status_code == 200 and head.content == b""
     assert facade.client.get("/download?size=10").content == bytes(range(10))
+
+
+def test_an_answer_ended_by_closing_the_connection_arrives_whole(misbehaving, facade_factory):
+    facade = facade_factory(table({"monolith": misbehaving}, ROUTES))
+    page = facade.client.get("/page").content
+    for _ in range(3):
+        response = facade.client.get("/close-delimited")
+        assert response.status_code == 200 and response.content == page

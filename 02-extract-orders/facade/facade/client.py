@@ -193,10 +193,14 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
-        if self.exchange is not None:
-            self.exchange._fail(Unavailable(
-                f"connection closed by the upstream{f' ({exc})' if exc else ''}"
-            ))
+        exchange = self.exchange
+        if exchange is not None:
+            if exc is None and exchange.has_head and _ends_with_connection(exchange.headers):
+                exchange._finish()  # neither a length nor chunks: the close ends the body
+            else:
+                exchange._fail(Unavailable(
+                    f"connection closed by the upstream{f' ({exc})' if exc else ''}"
+                ))
         if self._writing_paused is not None and not self._writing_paused.done():
             self._writing_paused.set_result(None)
 
@@ -254,6 +258,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.exchange._finish()  # type: ignore[union-attr]
+
+
+def _ends_with_connection(headers: list[tuple[bytes, bytes]]) -> bool:
+    """An answer framed by neither Content-Length nor chunked encoding (RFC 9112 6.3, 8.)."""
+    return all(name.lower() not in (b"content-length", b"transfer-encoding") for name, _ in headers)
 
 
 class Pool:

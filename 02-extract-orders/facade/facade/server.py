@@ -18,6 +18,7 @@ loopback or behind a load balancer, and the shop has none of them.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ KEEPALIVE_IDLE = 5.0  # seconds an idle client connection is kept (uvicorn's def
 READ_HIGH_WATER = 256 * 1024
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _SERVER = b"facade"
+_FACADE_JSON = [(b"content-type", b"application/json"), (b"x-served-by", b"facade")]
 
 
 class ClientGone(Exception):
@@ -244,8 +246,9 @@ class Connection(asyncio.Protocol):
                 except Exception:
                     log.exception("error answering %s %r", request.method, request.target)
                     if not request.started_answer:
-                        self.respond(request, 500, [(b"content-type", b"text/plain")],
-                                     b"internal error in the facade")
+                        self.respond(request, 500, _FACADE_JSON,
+                                     b'{"code": "facade_error", "detail": "internal error in '
+                                     b'the facade"}')
                     self.close()
                     return
                 self.pending.popleft()
@@ -356,10 +359,12 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _refuse(self, status: int, why: bytes) -> None:
-        if self.worker is None:  # never write into the middle of an answer in progress
+        if not self.pending:  # never before or inside the answer to a request still pending
+            body = json.dumps({"code": "bad_request", "detail": why.decode(errors="replace")})
             self.write(
-                b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
-                b"connection: close\r\n\r\n%b" % (status, _REASONS[status], len(why), why)
+                b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\nx-served-by: facade\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%b"
+                % (status, _REASONS[status], len(body), body.encode())
             )
         self.close()
 

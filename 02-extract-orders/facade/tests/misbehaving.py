@@ -1,7 +1,8 @@
 """An upstream that breaks HTTP the way waitress + Django did: `python misbehaving.py --port N`.
 
 Every request, HEAD included, is answered with a page: status line, headers, Content-Length and
-the body, in one write, on a keep-alive connection. For a HEAD that body is a protocol error
+the body, in one write, on a keep-alive connection (`/close-delimited`: no length, the connection
+closes after the page, which is legal). For a HEAD that body is a protocol error
 (RFC 9110 9.3.2): a client reading the connection takes it for the start of the next answer.
 Raw asyncio on purpose: a real HTTP server library would not let us send it.
 """
@@ -23,7 +24,13 @@ class Misbehaving(asyncio.Protocol):
         self.buffer += data
         while b"\r\n\r\n" in self.buffer:  # the tests send no request bodies
             head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-            method = head.split(b" ", 1)[0]
+            method, target = head.split(b" ", 2)[:2]
+            if target == b"/close-delimited":
+                # HTTP/1.0 style: neither a length nor chunks; the end of the body is the close.
+                self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                                     b"Connection: close\r\n\r\n" + PAGE)
+                self.transport.close()
+                return
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Served-By: misbehaving\r\n"
                 b"X-Method-Seen: " + method + b"\r\n"
