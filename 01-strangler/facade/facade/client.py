@@ -76,6 +76,10 @@ class Exchange:
     def whole_body(self) -> bytes:
         body = b"".join(self._chunks)
         self._chunks.clear()
+        self._size = 0
+        # Reading may have paused on a big answer that then ended in the same read: a
+        # connection left paused would never read the next answer on it.
+        self.conn.resume_reading()
         return body
 
     async def body(self, timeout: float) -> bytes | None:
@@ -177,7 +181,7 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         return (
             not self.closed and exchange is not None and exchange.done and exchange.keep_alive
-            and exchange.error is None
+            and exchange.error is None and not self._reading_paused
         )
 
     def close(self) -> None:
