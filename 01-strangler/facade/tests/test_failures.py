@@ -28,14 +28,16 @@ def test_a_slow_upstream_answers_504_json(upstreams, facade_factory):
     facade = facade_factory(table(urls, ROUTES), FACADE_BUDGET_MS="300",
                             FACADE_BUDGET_MARGIN_MS="1000")
     started = time.monotonic()
-    response = facade.client.get("/api/v1/orders/1?delay=5", headers={"X-Request-ID": "slow-1"})
+    response = facade.client.get("/api/v1/orders/1?delay=30", headers={"X-Request-ID": "slow-1"})
     took = time.monotonic() - started
     assert response.status_code == 504
     assert response.headers["x-served-by"] == "facade"
     body = response.json()
     assert body["code"] == "upstream_timeout" and "orders" in body["detail"], body
     assert (body["upstream"], body["request_id"]) == ("orders", "slow-1")
-    assert 1.2 < took < 3, took  # budget 0.3 s + margin 1 s
+    # never before budget 0.3 s + margin 1 s; and long before the upstream's 30 s (the upper
+    # bound is loose on purpose: a loaded CI box delays the answer, not the rule)
+    assert 1.25 < took < 12, took
     assert facade.metric(
         "facade_requests_total", route="/api/v1/orders", upstream="orders", status="504"
     ) == 1

@@ -338,10 +338,12 @@ class Pool:
 
     async def new_connection(self, timeout: float) -> UpstreamConnection:
         try:
-            async with asyncio.timeout(timeout):
-                _, conn = await self.loop.create_connection(
+            _, conn = await asyncio.wait_for(  # not asyncio.timeout(): Python 3.10 has none
+                self.loop.create_connection(
                     lambda: UpstreamConnection(self), self.host, self.port, ssl=self.ssl
-                )
+                ),
+                timeout,
+            )
         except OSError as exc:
             raise Unavailable(f"cannot connect: {exc.strerror or exc}") from None
         return conn

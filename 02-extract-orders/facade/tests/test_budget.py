@@ -54,7 +54,7 @@ def test_a_client_that_asks_for_less_gets_less_never_more(facade):
 def test_an_upstream_slower_than_budget_and_margin_gets_the_facades_504(facade):
     started = time.monotonic()
     response = facade.client.get(
-        "/api/v1/orders/1?delay=6", headers={"X-Request-Budget-Ms": "200"}
+        "/api/v1/orders/1?delay=30", headers={"X-Request-Budget-Ms": "200"}
     )
     took = time.monotonic() - started
     assert response.status_code == 504, response.text
@@ -62,7 +62,7 @@ def test_an_upstream_slower_than_budget_and_margin_gets_the_facades_504(facade):
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert body["code"] == "upstream_timeout" and body["detail"], body
-    assert 1.1 < took < 3, took  # 0.2 s of budget + 1 s of margin
+    assert 1.15 < took < 12, took  # not before 0.2 s of budget + 1 s of margin; not at 30 s
 
 
 def test_an_upstream_within_budget_and_margin_is_never_cut(facade):
