@@ -1,10 +1,14 @@
 """What the strangler-fig facade's extra hop costs, measured side by side in one run.
 
 The same request (a small JSON read, GET /api/v1/products/<id>/) goes straight to the monolith,
-through the facade, and, when nginx is installed, through nginx as a reference proxy. Rounds are
-interleaved so the machine's noise hits every row alike; figures are reported as ratios against
-the direct baseline of the same run. The load generator shares the machine's cores with the
-servers: on a 2-core laptop that is part of the cost, and the output says so.
+through the facade, and through nginx as the reference proxy, all against the same upstream.
+Rounds are interleaved so the machine's noise hits every row alike; figures are reported as
+ratios against the direct baseline and against nginx, of the same run. The load generator (wrk)
+shares the machine's cores with the servers: on a 2-core laptop that is part of the cost.
+
+Goals (issue 10): the facade's CPU per request at most 2.5x nginx's, and at most 0.25 ms added
+to the p50 latency at concurrency 1. wrk and nginx come from the system's packages; on Debian
+or Ubuntu as root the script installs them when missing (`apt-get install -y wrk nginx-light`).
 
     python bench/facade.py            # 3 rounds x 5 s per row and concurrency
     python bench/facade.py --quick    # 1 round x 2 s: a smoke run (tox runs it)
@@ -36,7 +40,25 @@ ROOT = Path(__file__).resolve().parent.parent
 MONOLITH = ROOT / "00-monolith" / "monolith"
 FACADE = ROOT / "01-strangler" / "facade"
 RESULTS = ROOT / "bench" / "results"
-GOALS = {"cpu_us": 200.0, "added_p50_ms": 0.25, "share_c10": 0.65}
+GOALS = {"cpu_vs_nginx": 2.5, "added_p50_ms": 0.25}
+TOOLS = {"wrk": "wrk", "nginx": "nginx-light"}  # command -> Debian package
+
+
+def ensure_tools() -> None:
+    """Install wrk and nginx from the system's packages when missing (Debian/Ubuntu, as root)."""
+    missing = [pkg for cmd, pkg in TOOLS.items() if not shutil.which(cmd)]
+    if not missing:
+        return
+    if not shutil.which("apt-get") or os.name != "posix" or os.geteuid() != 0:
+        print(f"missing {', '.join(missing)}: install them with your package manager; the "
+              "figures below fall back to a Python load generator and no nginx row")
+        return
+    print(f"installing {', '.join(missing)} (apt-get)")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT}
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(["apt-get", "install", "-y", *missing], env=env, **quiet).returncode:
+        subprocess.run(["apt-get", "update"], env=env, **quiet)  # a fresh machine has no lists
+        subprocess.run(["apt-get", "install", "-y", *missing], env=env, **quiet)
 
 
 def free_port() -> int:
@@ -198,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", default="1,10")
     ap.add_argument("--quick", action="store_true", help="1 round of 2 s: a smoke run")
     ap.add_argument("--json", type=Path, help="where to write the results")
+    ap.add_argument("--no-install", action="store_true", help="do not apt-get wrk and nginx")
     args = ap.parse_args(argv)
+    if not args.no_install:
+        ensure_tools()
     if args.quick:
         args.seconds, args.rounds = 2.0, 1
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -275,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         samples: dict[tuple[str, int], list[dict]] = {}
         for row in rows:  # warm-up: connection pools, imports, caches
             load(ports[row], path, 2, 0.5)
+        load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         for _ in range(args.rounds):
             for c in levels:
                 for row in rows:  # interleaved: noise hits every row alike
@@ -307,16 +333,21 @@ def main(argv: list[str] | None = None) -> int:
                 entry["added_p50_ms"] = entry["p50_ms"] - median("direct", c, "p50_ms")
                 entry["added_p99_ms"] = entry["p99_ms"] - median("direct", c, "p99_ms")
                 entry["share_of_direct"] = entry["rps"] / median("direct", c, "rps")
+            if row == "facade" and "nginx" in rows:
+                entry["cpu_vs_nginx"] = entry["proxy_cpu_us"] / median("nginx", c, "proxy_cpu_us")
             table.append(entry)
 
     generator = "wrk" if shutil.which("wrk") else "Python threads (install wrk for less noise)"
+    busy = None
+    if load_before is not None:
+        busy = max(load_before, os.getloadavg()[0])
     print(
         f"\nGET {path}  ({args.rounds} round(s) x {args.seconds:g} s, median; load from "
         f"{generator}, sharing the machine's {os.cpu_count()} cores)\n"
     )
     print(
         f"{'row':<8} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-        f"{'+p50 ms':>8} {'+p99 ms':>8} {'share':>6} {'CPU µs/req':>10}"
+        f"{'+p50 ms':>8} {'+p99 ms':>8} {'share':>6} {'CPU µs/req':>10} {'x nginx':>7}"
     )
     for e in table:
         extra = (
@@ -325,9 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             else f"{'':>24}"
         )
         cpu = f"{e['proxy_cpu_us']:>10.0f}" if e["proxy_cpu_us"] is not None else ""
+        ratio = f"{e['cpu_vs_nginx']:>7.2f}" if "cpu_vs_nginx" in e else ""
         print(
             f"{e['row']:<8} {e['concurrency']:>4} {e['p50_ms']:>8.3f} {e['p99_ms']:>8.3f} "
-            f"{e['rps']:>8.0f} {extra} {cpu}"
+            f"{e['rps']:>8.0f} {extra} {cpu} {ratio}"
         )
 
     def facade(c):
@@ -335,19 +367,34 @@ def main(argv: list[str] | None = None) -> int:
 
     verdicts = {}
     cpu = statistics.median(e["proxy_cpu_us"] for e in table if e["row"] == "facade")
-    verdicts["facade CPU per request <= 200 µs"] = (cpu, cpu <= GOALS["cpu_us"])
-    if 1 in levels:
+    if "nginx" in rows:
+        nginx_cpu = statistics.median(e["proxy_cpu_us"] for e in table if e["row"] == "nginx")
+        ratio = cpu / nginx_cpu
+        verdicts["facade CPU per request <= 2.5x nginx's"] = (
+            ratio, ratio <= GOALS["cpu_vs_nginx"],
+            f"{cpu:.0f} µs vs {nginx_cpu:.0f} µs, median over the concurrency levels",
+        )
+    loaded = busy is not None and busy > (os.cpu_count() or 1)
+    if 1 in levels and not loaded:
         added = facade(1)["added_p50_ms"]
-        verdicts["added p50 at concurrency 1 <= 0.25 ms"] = (added, added <= GOALS["added_p50_ms"])
-    if 10 in levels:
-        share = facade(10)["share_of_direct"]
-        verdicts["throughput at concurrency 10 >= 65 % of direct"] = (
-            share,
-            share >= GOALS["share_c10"],
+        nginx_added = ""
+        if "nginx" in rows:
+            nginx_1 = next(e for e in table if e["row"] == "nginx" and e["concurrency"] == 1)
+            nginx_added = f", nginx adds {nginx_1['added_p50_ms']:.3f} ms"
+        verdicts["added p50 at concurrency 1 <= 0.25 ms"] = (
+            added, added <= GOALS["added_p50_ms"], f"{added:.3f} ms{nginx_added}"
         )
     print()
-    for goal, (value, ok) in verdicts.items():
-        print(f"  {'PASS' if ok else 'MISS'}  {goal}: {value:.3g}")
+    if loaded:
+        # Other work on the machine: latencies then measure the queue for a core more than the
+        # hop (nginx's own added p50 shows how much); CPU per request suffers much less.
+        print(f"  ----  added p50 at concurrency 1 <= 0.25 ms: not judged, load average "
+              f"{busy:.1f} on {os.cpu_count()} cores during the run (latency measured the "
+              "machine's queue more than the hop)")
+    if "nginx" not in rows:
+        print("  ----  facade CPU per request <= 2.5x nginx's: not judged, nginx is not installed")
+    for goal, (value, ok, how) in verdicts.items():
+        print(f"  {'PASS' if ok else 'MISS'}  {goal}: {value:.3g} ({how})")
 
     out = args.json or RESULTS / f"facade-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -359,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": args.rounds,
                 "seconds": args.seconds,
                 "cpus": os.cpu_count(),
+                "load_average": busy,
                 "table": table,
-                "goals": {k: {"value": v, "pass": ok} for k, (v, ok) in verdicts.items()},
+                "goals": {k: {"value": v, "pass": ok} for k, (v, ok, _) in verdicts.items()},
             },
             indent=2,
         )

@@ -1,15 +1,9 @@
-"""The facade as a plain ASGI application.
+"""The facade: one request from the routing table to the right upstream.
 
-No web framework: the facade has three fixed pages of its own and proxies everything else, so a
-router and request/response objects would only add CPU to every request (the goal is at most
-~200 µs of CPU per proxied request). Run it with
-
-    python -m uvicorn facade.app:app --host 127.0.0.1 --port 8080 --no-access-log --no-proxy-headers
-
-(--no-proxy-headers: the facade is the edge. Without it uvicorn trusts X-Forwarded-For from
-local clients and replaces the client address with whatever they claim.)
-
-or `python -m facade` (see __main__.py). Its own pages live under /-/, a prefix no shop URL uses:
+No web framework and no ASGI: the facade has three fixed pages of its own and proxies everything
+else, so a router and request/response objects would only add CPU to every request (see
+server.py for the figures). `python -m facade` runs it (see __main__.py). Its own pages live
+under /-/, a prefix no shop URL uses:
     /-/health   liveness (JSON)
     /-/routes   the routing table in force, with its version and the last rejected edit
     /-/metrics  Prometheus text
@@ -21,13 +15,12 @@ import asyncio
 import contextlib
 import logging
 import sys
-from typing import Any
-from urllib.parse import quote
 
-from .headers import read_request, upstream_request_headers
+from .headers import read_request, upstream_request_head
 from .metrics import CONTENT_TYPE, Metrics
-from .proxy import Call, Proxy, Receive, Send, send_json
+from .proxy import Call, Proxy, send_json
 from .reload import TableWatcher, summary
+from .server import Connection, Request
 from .settings import Settings
 from .split import OLD, BadOverride, choose_side, customer_key
 from .table import RouteTable
@@ -47,34 +40,6 @@ class Facade:
         self.watcher: TableWatcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-        else:  # websocket: the shop has none; refuse the handshake instead of hanging
-            await receive()
-            await send({"type": "websocket.close", "code": 1003})
-
-    # -- lifespan: what lives as long as the process ------------------------------------------
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self.startup()
-                except Exception as exc:
-                    log.error("facade cannot start: %s", exc)
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await self.shutdown()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def startup(self) -> None:
         settings = self._given_settings or Settings.from_env()
         self.settings = settings
@@ -86,7 +51,6 @@ class Facade:
         self._table_loaded(table)
         log.info("routing table %s loaded: version 1: %s", table.source, summary(table))
         self.proxy = Proxy(settings, self.metrics)
-        await self.proxy.start()
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
 
     async def shutdown(self) -> None:
@@ -107,97 +71,95 @@ class Facade:
 
     # -- requests -------------------------------------------------------------------------------
 
-    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
-        path: str = scope["path"]
+    async def handle(self, request: Request, conn: Connection) -> None:
+        path = request.path
         if path.startswith("/-/"):
-            await self._own_page(path, send)
+            self._own_page(request, conn)
             return
         table, proxy, settings = self.table, self.proxy, self.settings
         assert table is not None and proxy is not None and settings is not None
 
-        method: str = scope["method"]
-        route = table.match(path, method)
-        incoming = read_request(scope["headers"])
-        client = scope.get("client")
-        client_ip = client[0] if client else ""
+        method = request.method
+        # HEAD is GET without the body (RFC 9110 9.3.2): it takes GET's route, so a route that
+        # lists GET answers HEAD from the same side.
+        route = table.match(path, "GET" if method == "HEAD" else method)
+        incoming = read_request(request.headers)
+        client_ip = request.client_ip
         try:
             side = choose_side(
                 route,
                 lambda: customer_key(
-                    incoming.authorization, incoming.cookie, settings.session_cookie, client_ip
+                    incoming.authorization, incoming.cookie, settings.session_cookie,
+                    client_ip.decode(),
                 ),
                 incoming.route_to,
             )
         except BadOverride as exc:
-            await send_json(
-                send,
-                400,
-                {"error": "bad_route_override", "detail": str(exc),
+            send_json(
+                request, conn, 400,
+                {"code": "bad_route_override", "detail": str(exc),
                  "request_id": incoming.request_id},
                 [(b"x-request-id", incoming.request_id.encode())],
             )
             return
 
-        raw_path = scope.get("raw_path") or quote(path).encode()
-        query = scope.get("query_string") or b""
-        target = (raw_path + b"?" + query if query else raw_path).decode("latin-1")
+        # The deadline budget: the route's (or the facade's), or less if the client asks less.
+        budget = route.budget_ms or settings.budget_ms
+        if incoming.budget_ms is not None and incoming.budget_ms < budget:
+            budget = incoming.budget_ms
+        timeout = (budget + settings.budget_margin_ms) / 1000
+        # HEAD goes upstream as GET: see proxy.py for why.
+        wire_method = b"GET" if method == "HEAD" else method.encode()
 
-        def call_to(name: str) -> Call:
+        def call_to(name: str, extra: bytes = b"") -> Call:
             base = table.upstreams[name]
+            pool = proxy.pool(base)
+            keep_host = settings.host_header == "keep" and incoming.host
+            host = incoming.host if keep_host else pool.netloc
             return Call(
                 route=route.prefix,
                 upstream=name,
-                base_url=base,
+                pool=pool,
                 method=method,
-                target=target,
-                headers=upstream_request_headers(
-                    incoming,
-                    client_ip=client_ip,
-                    scheme=scope.get("scheme", "http"),
-                    upstream_netloc=base.partition("://")[2],
-                    keep_host=settings.host_header == "keep",
-                ),
+                target=request.target.decode("latin-1"),
+                head=upstream_request_head(
+                    wire_method, request.target, incoming,
+                    client_ip=client_ip, scheme=b"http", host=host, budget_ms=budget,
+                ) + extra,
+                declared_length=incoming.content_length,
                 request_id=incoming.request_id,
+                timeout=timeout,
             )
 
         if side == OLD:
             call = call_to(route.old)
             if route.shadow and route.new is not None and incoming.route_to is None:
-                shadow = call_to(route.new)
-                # Tells the new side this is a copy: it can skip e-mails and other side effects.
-                shadow.headers.append(("X-Facade-Shadow", "1"))
-                await proxy.forward_shadow(
-                    call, shadow, receive, send, incoming.has_body, route.ignore_fields
-                )
+                # X-Facade-Shadow tells the new side this is a copy: it can skip e-mails and
+                # other side effects.
+                shadow = call_to(route.new, b"x-facade-shadow: 1\r\n")
+                await proxy.forward_shadow(call, shadow, request, conn, route.ignore_fields)
                 return
         else:
             assert route.new is not None
             call = call_to(route.new)
-        await proxy.forward(call, receive, send, incoming.has_body)
+        await proxy.forward(call, request, conn)
 
-    async def _own_page(self, path: str, send: Send) -> None:
+    def _own_page(self, request: Request, conn: Connection) -> None:
+        path = request.path
         if path == "/-/health":
             version = self.table.version if self.table else None
-            await send_json(send, 200, {"status": "ok", "table_version": version})
+            send_json(request, conn, 200, {"status": "ok", "table_version": version})
         elif path == "/-/routes" and self.table is not None:
             payload = self.table.as_json()
             payload["last_error"] = self.watcher.last_error if self.watcher else None
-            await send_json(send, 200, payload)
+            send_json(request, conn, 200, payload)
         elif path == "/-/metrics":
-            body = self.metrics.render()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", CONTENT_TYPE.encode()),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
+            conn.respond(
+                request, 200, [(b"content-type", CONTENT_TYPE.encode())], self.metrics.render()
             )
-            await send({"type": "http.response.body", "body": body})
         else:
-            await send_json(send, 404, {"error": "not_found", "detail": f"no facade page {path}"})
+            send_json(request, conn, 404,
+                      {"code": "not_found", "detail": f"no facade page {path}"})
 
 
 def configure_logging(level: str) -> None:
@@ -210,5 +172,3 @@ def configure_logging(level: str) -> None:
         logger.propagate = False
     logger.setLevel(level)
 
-
-app = Facade()

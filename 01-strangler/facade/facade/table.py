@@ -24,8 +24,9 @@ else:  # pragma: no cover - Python 3.10
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 ROUTE_KEYS = frozenset(
-    {"prefix", "methods", "old", "new", "weight", "sticky", "shadow", "ignore_fields"}
+    {"prefix", "methods", "old", "new", "weight", "sticky", "shadow", "ignore_fields", "budget_ms"}
 )
+MAX_BUDGET_MS = 600_000  # ten minutes: more is a typo, not a deadline
 
 
 class TableError(ValueError):
@@ -42,6 +43,7 @@ class Route:
     sticky: bool = True
     shadow: bool = False
     ignore_fields: tuple[str, ...] = ()
+    budget_ms: int | None = None  # None: the facade's default (FACADE_BUDGET_MS)
     # Derived once here so the per-request path only compares integers and strings.
     threshold: int = field(init=False)  # weight in basis points, 0..10000
     _prefix_dir: str = field(init=False)
@@ -67,6 +69,7 @@ class Route:
             "sticky": self.sticky,
             "shadow": self.shadow,
             "ignore_fields": list(self.ignore_fields),
+            "budget_ms": self.budget_ms,
         }
 
 
@@ -258,6 +261,16 @@ def _route(
         problems.append(f"{where}: ignore_fields must be a list of field names or dotted paths")
         ignore = []
 
+    budget = entry.get("budget_ms")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int)
+        or not 1 <= budget <= MAX_BUDGET_MS
+    ):
+        problems.append(
+            f"{where}: budget_ms must be a whole number of milliseconds from 1 to "
+            f"{MAX_BUDGET_MS}, not {budget!r}"
+        )
+
     if len(problems) > before:
         return None
     return Route(
@@ -269,6 +282,7 @@ def _route(
         sticky=sticky,
         shadow=shadow,
         ignore_fields=tuple(ignore),
+        budget_ms=budget,
     )
 
 

@@ -79,6 +79,8 @@ def test_routes_by_method(facade):
     # POST is not in the route's methods: it falls through to the catch-all
     assert served_by(facade, "/api/v1/orders/17", "POST") == "monolith"
     assert served_by(facade, "/api/v1/orders/17", "DELETE") == "monolith"
+    # HEAD is GET without the body: it goes where GET goes
+    assert served_by(facade, "/api/v1/orders/17", "HEAD") == "orders"
 
 
 def test_the_path_and_query_reach_the_upstream_unchanged(facade):
@@ -100,7 +102,8 @@ def test_the_override_header_forces_a_side(facade):
 def test_a_bad_override_is_refused_with_a_clear_message(facade):
     response = facade.client.get("/api/v1/orders/archive/1", headers={"X-Route-To": "new"})
     assert response.status_code == 400
-    assert response.json()["error"] == "bad_route_override"
+    assert response.json()["code"] == "bad_route_override"
+    assert response.headers["x-served-by"] == "facade"
     assert "names no side of route '/api/v1/orders/archive'" in response.json()["detail"]
     response = facade.client.get("/", headers={"X-Route-To": "payments"})
     assert response.status_code == 400

@@ -178,3 +178,18 @@ def test_an_upstream_address_can_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("FACADE_UPSTREAM_MONOLITH", "http://127.0.0.1:54321")
     table = parse_table(UPSTREAMS + '[[routes]]\nprefix = "/"\nold = "monolith"\n')
     assert table.upstreams["monolith"] == "http://127.0.0.1:54321"
+
+
+def test_a_route_may_set_its_own_deadline_budget():
+    t = parse_table(UPSTREAMS + CATCH_ALL + '[[routes]]\nprefix = "/api"\nold = "monolith"\n'
+                    "budget_ms = 2500\n")
+    assert t.match("/api/x", "GET").budget_ms == 2500
+    assert t.match("/cart", "GET").budget_ms is None  # the facade's default applies
+    assert t.as_json()["routes"][0]["budget_ms"] == 2500
+
+
+@pytest.mark.parametrize("value", ["0", '"3s"', "true", "2.5", "600001"])
+def test_a_budget_that_is_not_a_sane_number_of_milliseconds_is_rejected(value):
+    problem = rejected(UPSTREAMS + CATCH_ALL + f'[[routes]]\nprefix = "/api"\nold = "monolith"\n'
+                       f"budget_ms = {value}\n")
+    assert "budget_ms must be a whole number of milliseconds from 1 to 600000" in problem

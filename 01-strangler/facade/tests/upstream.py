@@ -4,7 +4,8 @@ It runs as its own process (so a test can kill it mid-traffic) and answers over 
     any path          echoes what it received as JSON: its own name, method, path, query, headers,
                       and the body's size, SHA-256 and the seconds between its first and last chunk
     ?delay=S          waits S seconds before answering
-    /download?size=N  streams N deterministic bytes; &pause=S waits S seconds after the first chunk
+    /download?size=N  streams N deterministic bytes; &pause=S waits S seconds after the first chunk;
+                      &whole=1 sends them in one write instead, like a static file server
     /redirect         302 to /elsewhere
     /set-cookie       sets two cookies (sessionid, csrftoken)
     /hop-response     an answer carrying hop-by-hop headers the facade must strip
@@ -66,6 +67,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         size = int(request.query.get("size", "0"))
         pause = float(request.query.get("pause", "0"))
         data = pattern(size)
+        if request.query.get("whole"):
+            return web.Response(body=data, content_type="application/octet-stream",
+                                headers=served_by)
         resp = web.StreamResponse(headers=served_by)
         resp.content_type = "application/octet-stream"
         await resp.prepare(request)

@@ -6,6 +6,7 @@ free ports, with a copy of the routing table that the tests edit while everythin
 
 import re
 import shutil
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -123,6 +124,43 @@ def test_an_order_placed_through_either_side_is_the_same_order(front, table):
     assert old.content == new.content
 
 
+def head_then_get(port: int, path: str) -> bytes:
+    """HEAD then GET on one keep-alive connection, straight to a service: the raw bytes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                     f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                     .encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        return data
+
+
+def test_head_answers_headers_only_through_the_facade_and_from_each_service(stage, front):
+    # Before the kill below: both services must be up.
+    run, _ = stage
+    auth = token(front)
+    # Straight to the services (waitress + Django): nothing follows a HEAD answer's headers,
+    # so the next answer on the connection starts right there.
+    for name in ("monolith", "orders"):
+        data = head_then_get(run.ports[name], "/healthz")
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), (name, data[:300])
+        assert rest.startswith(b"HTTP/1.1 200"), (name, "a body after a HEAD answer", rest[:300])
+    # Through the facade, on both sides of the moving routes: 20 HEADs each, all answered.
+    for path, sides in (("/", [None]), ("/api/v1/products/", [None]),
+                        ("/api/v1/orders/", ["old", "new"]), ("/orders/", ["old", "new"])):
+        for side in sides:
+            headers = {**auth, **({"X-Route-To": side} if side else {})}
+            get = front.get(path, headers=headers)
+            for _ in range(20):
+                head = front.head(path, headers=headers)
+                assert head.status_code == get.status_code, (path, side, head.text)
+                assert head.content == b""
+                assert head.headers.get("content-length") == get.headers.get("content-length")
+                assert head.headers["X-Served-By"] == get.headers["X-Served-By"]
+
+
 def test_orders_service_killed_mid_traffic_answers_502_at_once_and_the_rest_keeps_working(
     stage, front, table
 ):
@@ -163,7 +201,7 @@ def test_orders_service_killed_mid_traffic_answers_502_at_once_and_the_rest_keep
     ]
     assert failures, "the orders service was killed but no request noticed"
     for code, took, resp in failures:
-        assert code == 502 and resp.json()["error"] == "upstream_unavailable", resp.text
+        assert code == 502 and resp.json()["code"] == "upstream_unavailable", resp.text
         assert resp.json()["upstream"] == "orders"
         assert took < 1.0, f"a 502 took {took:.2f} s: it must not wait for a timeout"
     after = front.get("/api/v1/orders/", headers={"Authorization": "Token k1"})
@@ -208,3 +246,4 @@ def test_the_demo_load_loop_shows_who_answered(stage):
     )
     assert out.returncode == 0, out.stderr
     assert re.search(r"(monolith|orders) \d{3}:\s+\d+", out.stdout), out.stdout
+

@@ -13,22 +13,27 @@ from pathlib import Path
 
 # The demo table shipped next to the package; FACADE_ROUTES points elsewhere.
 DEFAULT_ROUTES = Path(__file__).resolve().parent.parent / "routes.toml"
+# The deadline budget (docs/api-contract.md): the facade gives each request this many ms
+# (X-Request-Budget-Ms) unless its route or the client says less, and waits that long plus the
+# margin, so the callee's own answer (a 504 deadline_exceeded with nothing kept) always arrives
+# before the facade gives up: a timeout at the front door never hides a success behind it.
+MIN_MARGIN_MS = 1000
 
 
 @dataclass(frozen=True)
 class Settings:
     routes_path: Path
-    # Seconds to wait for an upstream to connect and to answer (then 504). Also the longest gap
-    # allowed between two reads of a streamed response body.
-    upstream_timeout: float = 10.0
+    budget_ms: int = 8000
+    budget_margin_ms: int = 2000
     # How often the table file is checked for changes.
     reload_interval: float = 0.5
     # Shadow mode has to keep both bodies to compare them; bigger bodies are not compared.
     shadow_max_bytes: int = 1024 * 1024
-    # Pooled upstream connections. The idle timeout must stay below the upstream server's own
-    # keep-alive timeout (gunicorn: 2 s, uvicorn: 5 s, waitress: 120 s): otherwise the server
-    # may close a connection at the very moment we reuse it, and a POST cannot be retried.
+    # Upstream requests in flight per upstream; more wait for a free slot.
     pool_limit: int = 100
+    # The idle timeout must stay below the upstream server's own keep-alive timeout (gunicorn:
+    # 2 s, uvicorn: 5 s, waitress: 120 s): otherwise the server may close a connection at the
+    # very moment we reuse it.
     keepalive_timeout: float = 1.5
     # "keep": the upstream sees the Host the client sent (see README, "Host header").
     # "upstream": the upstream sees its own address, like `curl http://127.0.0.1:8000`.
@@ -45,9 +50,16 @@ class Settings:
             raise ValueError(
                 f"FACADE_HOST_HEADER must be 'keep' or 'upstream', not {host_header!r}"
             )
+        margin = int(_positive(env, "FACADE_BUDGET_MARGIN_MS", 2000))
+        if margin < MIN_MARGIN_MS:
+            raise ValueError(
+                f"FACADE_BUDGET_MARGIN_MS must be at least {MIN_MARGIN_MS}, not {margin}: the "
+                "callee's own deadline answer must reach the facade before it gives up"
+            )
         return cls(
             routes_path=Path(env.get("FACADE_ROUTES") or DEFAULT_ROUTES).resolve(),
-            upstream_timeout=_positive(env, "FACADE_UPSTREAM_TIMEOUT", 10.0),
+            budget_ms=int(_positive(env, "FACADE_BUDGET_MS", 8000)),
+            budget_margin_ms=margin,
             reload_interval=_positive(env, "FACADE_RELOAD_INTERVAL", 0.5),
             shadow_max_bytes=int(_positive(env, "FACADE_SHADOW_MAX_BYTES", 1024 * 1024)),
             pool_limit=int(_positive(env, "FACADE_POOL_LIMIT", 100)),

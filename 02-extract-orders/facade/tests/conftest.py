@@ -1,8 +1,8 @@
-"""Real processes, real sockets: the facade under uvicorn and small aiohttp upstreams.
+"""Real processes, real sockets: the facade and small aiohttp upstreams.
 
-Nothing is mocked: every test talks HTTP to a facade subprocess, which talks HTTP to upstream
-subprocesses (tests/upstream.py). Every process a fixture starts is stopped in a `finally`,
-also when the test fails.
+Nothing is mocked: every test talks HTTP to a facade subprocess (`python -m facade`, as the
+stage runs it), which talks HTTP to upstream subprocesses (tests/upstream.py). Every process a
+fixture starts is stopped in a `finally`, also when the test fails.
 """
 
 from __future__ import annotations
@@ -211,8 +211,7 @@ def start_facade(tmp_path: Path, routes: str, **env: str) -> FacadeProc:
     }
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "facade.app:app", "--host", "127.0.0.1",
-             "--port", str(port), "--no-access-log", "--no-proxy-headers"],
+            [sys.executable, "-m", "facade", "--host", "127.0.0.1", "--port", str(port)],
             cwd=FACADE_DIR,
             env=environment,
             stdout=log_file,

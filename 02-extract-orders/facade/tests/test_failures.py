@@ -25,15 +25,19 @@ old = "monolith"
 
 def test_a_slow_upstream_answers_504_json(upstreams, facade_factory):
     urls = {name: u.url for name, u in upstreams.items()}
-    facade = facade_factory(table(urls, ROUTES), FACADE_UPSTREAM_TIMEOUT="0.5")
+    facade = facade_factory(table(urls, ROUTES), FACADE_BUDGET_MS="300",
+                            FACADE_BUDGET_MARGIN_MS="1000")
     started = time.monotonic()
-    response = facade.client.get("/api/v1/orders/1?delay=5", headers={"X-Request-ID": "slow-1"})
+    response = facade.client.get("/api/v1/orders/1?delay=30", headers={"X-Request-ID": "slow-1"})
     took = time.monotonic() - started
     assert response.status_code == 504
-    assert response.json() == {
-        "error": "upstream_timeout", "upstream": "orders", "request_id": "slow-1"
-    }
-    assert 0.4 < took < 2, took
+    assert response.headers["x-served-by"] == "facade"
+    body = response.json()
+    assert body["code"] == "upstream_timeout" and "orders" in body["detail"], body
+    assert (body["upstream"], body["request_id"]) == ("orders", "slow-1")
+    # never before budget 0.3 s + margin 1 s; and long before the upstream's 30 s (the upper
+    # bound is loose on purpose: a loaded CI box delays the answer, not the rule)
+    assert 1.25 < took < 12, took
     assert facade.metric(
         "facade_requests_total", route="/api/v1/orders", upstream="orders", status="504"
     ) == 1
@@ -48,9 +52,10 @@ def test_an_upstream_that_is_down_answers_502_json_at_once(upstreams, facade_fac
     response = facade.client.get("/api/v1/orders/1")
     took = time.monotonic() - started
     assert response.status_code == 502
+    assert response.headers["x-served-by"] == "facade"
     body = response.json()
-    assert body["error"] == "upstream_unavailable" and body["upstream"] == "orders"
-    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["code"] == "upstream_unavailable" and body["upstream"] == "orders"
+    assert "orders" in body["detail"] and body["request_id"] == response.headers["x-request-id"]
     assert took < 1, took
     assert "502 upstream_unavailable: upstream orders" in facade.log()
     # the other upstream is unaffected
@@ -107,7 +112,7 @@ def test_an_upstream_killed_mid_traffic(upstreams, spawn_upstream, facade_factor
     # the request in flight got a 502 right away, not after its 5 s or the 10 s timeout
     response = in_flight["response"]
     assert isinstance(response, httpx.Response) and response.status_code == 502
-    assert response.json()["error"] == "upstream_unavailable"
+    assert response.json()["code"] == "upstream_unavailable"
     assert in_flight["seconds"] < 3, in_flight
     wait_until(lambda: facade.metric("facade_requests_total", route="/api/v1/orders",
                                      upstream="orders", status="502") > 10, 2, "502s counted")

@@ -209,3 +209,22 @@ def test_metrics_count_requests_latency_and_reloads(facade):
     assert "process_cpu_seconds_total" in text
     # the facade's own pages are not counted as proxied requests
     assert "/-/" not in "".join(line for line in text.splitlines() if "requests_total{" in line)
+
+
+def test_a_request_that_is_not_http_gets_a_json_400_and_the_connection_closes(facade):
+    reply = raw_request(facade.port, b"GET /echo HTTP/1.1\r\nHost x\r\n\r\n")  # no colon
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), reply
+    assert b"x-served-by: facade" in head.lower() and b"connection: close" in head.lower()
+    assert json.loads(body)["code"] == "bad_request"
+
+
+def test_the_connection_that_carried_a_big_answer_serves_the_next_request(facade):
+    # Reading pauses while a big answer waits for the client; an answer that ended in the same
+    # read must not leave its pooled connection paused, or the next request on it never hears
+    # back (this made the first login after the Swagger UI's assets a 504).
+    for size in (270_000, 300_000, 600_000, 1_600_000):
+        for _ in range(3):
+            got = facade.client.get(f"/download?size={size}&whole=1")
+            assert got.content == pattern(size)
+            assert facade.client.post("/echo", content=b"x", timeout=5).status_code == 200

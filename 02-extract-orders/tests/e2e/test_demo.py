@@ -9,6 +9,7 @@ worst kind of failure for a caller without a deadline. POSIX only (Windows has n
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -120,3 +121,36 @@ def test_a_frozen_inventory_is_a_504_and_no_unit_is_lost(stage):
         time.sleep(0.2)
     assert now == product["stock"], "units were lost"
     api.close()
+
+
+def head_then_get(port: int, path: str) -> bytes:
+    """HEAD then GET on one keep-alive connection, straight to a service: the raw bytes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                     f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                     .encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        return data
+
+
+def test_head_answers_headers_only_through_the_facade_and_from_each_service(stage):
+    # Straight to the services (waitress + Django): nothing follows a HEAD answer's headers,
+    # so the next answer on the connection starts right there.
+    for name in ("monolith", "orders"):
+        data = head_then_get(stage.ports[name], "/healthz")
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), (name, data[:300])
+        assert rest.startswith(b"HTTP/1.1 200"), (name, "a body after a HEAD answer", rest[:300])
+    auth = {"Authorization": f"Token {api_token(stage)}"}
+    with httpx.Client(base_url=stage.front_door_url, timeout=30, headers=auth) as front:
+        for path in ("/", "/api/v1/products/", "/api/v1/orders/", "/orders/"):
+            get = front.get(path)
+            for _ in range(20):
+                head = front.head(path)
+                assert head.status_code == get.status_code, (path, head.text)
+                assert head.content == b""
+                assert head.headers.get("content-length") == get.headers.get("content-length")
+                assert head.headers["X-Served-By"] == get.headers["X-Served-By"]
+
