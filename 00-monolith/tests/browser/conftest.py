@@ -384,6 +384,11 @@ def network_log(chromium) -> NetworkLog:
 
 
 @pytest.fixture
+def find_chromium():
+    return _chromium
+
+
+@pytest.fixture
 def order_pages_by() -> str:
     return ORDER_PAGES_BY
 

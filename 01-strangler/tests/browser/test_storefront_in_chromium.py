@@ -8,6 +8,8 @@ and, after each test, that nothing left 127.0.0.1 and nothing answered 400 or mo
 
 import re
 
+import pytest
+
 PRICE = re.compile(r"^€\d+\.\d{2}$")
 GOOD_CARD = "4242424242424242"
 GOOD_CARD_SPACED = "4242 4242 4242 4242"  # as people type it: the page accepts the spaces
@@ -20,6 +22,18 @@ def test_the_detector_sees_a_request_that_would_leave_the_machine(network_log):
     network_log.driver.get("data:text/html,<img src='http://shop.invalid/pixel.png'>")
     network_log.drain()
     assert network_log.left_the_machine() == ["http://shop.invalid/pixel.png"]
+
+
+def test_without_chromium_the_walk_skips_on_a_laptop_and_fails_in_ci(find_chromium, monkeypatch):
+    for name in ["CHROMIUM", "CHROMEDRIVER"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PATH", "")  # a laptop with neither
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium chromium-driver"):
+        find_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and no Chromium here"):
+        find_chromium()
 
 
 def test_browse_search_and_open_a_product(shop):
