@@ -15,11 +15,14 @@ printed at the end of the run and with every failure.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import shutil
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,6 +38,8 @@ ROUTE_WEIGHT = 100
 # Which service renders the order pages (My orders, an order) behind this stage's front door.
 ORDER_PAGES_BY = "orders"
 REPO_ROOT = Path(__file__).resolve().parents[3]
+if str(REPO_ROOT) not in sys.path:  # the workshop's supervisor starts the stage
+    sys.path.insert(0, str(REPO_ROOT))
 WAIT = 20.0  # seconds for a page to arrive; a loaded CI box is slow, never this slow
 
 CUSTOMERS = {"alice": "wonderland", "bob": "builder"}
@@ -79,19 +84,17 @@ def _chromium() -> tuple[str, str]:
 # The stage
 
 
-@pytest.fixture(scope="module")
-def stage(tmp_path_factory) -> Iterator[str]:
-    """The stage, started as `workshop up` starts it, on free ports; yields its front door URL."""
-    sys.path.insert(0, str(REPO_ROOT))
-    from workshop import stages, supervisor
+def stage_env(tmp: Path) -> dict[str, str]:
+    """This run's settings for the stage: throwaway databases, a short payment timeout, and
+    the facade's table with every route at ROUTE_WEIGHT."""
+    from workshop import stages
 
-    tmp = tmp_path_factory.mktemp(f"stage-{STAGE}")
     stage = stages.load(STAGE)
     table = stage.path / stage.process(stage.front_door).cwd / "routes.toml"
     routes = tmp / "routes.toml"
     routes.write_text(re.sub(r"(?m)^weight\s*=\s*\d+", f"weight = {ROUTE_WEIGHT}",
                              table.read_text("utf-8")), encoding="utf-8")
-    env = {
+    return {
         "FACADE_ROUTES": str(routes),
         "DATABASE_URL": f"sqlite:///{(tmp / 'db.sqlite3').as_posix()}",
         "ORDERS_DATABASE_URL": f"sqlite:///{(tmp / 'orders.sqlite3').as_posix()}",
@@ -99,16 +102,103 @@ def stage(tmp_path_factory) -> Iterator[str]:
         "PAYMENT_TIMEOUT_SECONDS": "0.3",
         "EMAIL_FILE_PATH": str(tmp / "mail"),
     }
-    log_path = tmp / "stage.log"
-    with log_path.open("w", encoding="utf-8") as log:
+
+
+class Boot:
+    """The stage, started as `workshop up` starts it (the workshop's supervisor, free ports), in
+    a thread of its own.
+
+    Starting a stage takes longer than walking it (migrations, demo data, every process
+    healthy), so when one run walks several stages, each stage's start begins as soon as the
+    previous stage is up, while that one is walked: never two starts at once. The stages'
+    conftests are copies that cannot import each other; they meet in one list on the session.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.after: Boot | None = None  # the stage walked next, started when this one is up
+        self.tmp: Path | None = None
+        self.url: str | None = None
+        self.failure: str | None = None
+        self.running = contextlib.ExitStack()
+        self.closed = False  # the session is ending: start nothing more
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is None and not self.closed:
+                self.thread = threading.Thread(target=self._run, name=f"start {STAGE}",
+                                               daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        from workshop import stages, supervisor
+
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"browser-{STAGE}-"))
+        log_path = self.tmp / "stage.log"
         try:
-            with supervisor.running(stage, free_ports=True, env=env, log=log,
-                                    log_path=log_path) as run:
-                yield run.front_door_url
-        except supervisor.StageFailed as exc:
-            log.flush()
+            log = self.running.enter_context(log_path.open("w", encoding="utf-8"))
+            run = self.running.enter_context(supervisor.running(
+                stages.load(STAGE), free_ports=True, env=stage_env(self.tmp), log=log,
+                log_path=log_path))
+            self.url = run.front_door_url
+        except Exception as exc:
+            self.running.close()
             tail = "\n".join(log_path.read_text("utf-8", "replace").splitlines()[-40:])
-            pytest.fail(f"{STAGE} did not start: {exc}\n{tail}", pytrace=False)
+            self.failure = f"{STAGE} did not start: {exc}\n--- {log_path} (last lines) ---\n{tail}"
+        finally:
+            if self.after:
+                self.after.start()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+
+    def wait(self) -> str:
+        self.start()
+        self.thread.join()
+        if self.failure:
+            pytest.fail(self.failure, pytrace=False)
+        return self.url
+
+    def stop(self, keep_files: bool) -> None:
+        if self.thread:
+            self.thread.join()
+        self.running.close()
+        if self.tmp and not keep_files and not self.failure:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+_boot = Boot()
+
+
+def pytest_collection_finish(session):
+    """Queue this stage's start if any of its tests needs it, in the order the tests run."""
+    here = Path(__file__).resolve().parent
+    first = next((i for i, item in enumerate(session.items)
+                  if "stage" in item.fixturenames and here in Path(item.path).resolve().parents),
+                 None)
+    if first is None:
+        return
+    queue = session.__dict__.setdefault("browser_stage_starts", [])
+    queue.append((first, _boot))
+    queue.sort(key=lambda entry: entry[0])
+    for (_, before), (_, after) in itertools.pairwise(queue):
+        before.after = after
+
+
+def pytest_sessionfinish(session):
+    # Interrupted (Ctrl-C, -x), a stage still starting must not hand over to the next one.
+    for _, boot in session.__dict__.get("browser_stage_starts", []):
+        boot.close()
+    _boot.stop(keep_files=session.testsfailed > 0)
+
+
+@pytest.fixture(scope="module")
+def stage(request) -> Iterator[str]:
+    """The stage's front door URL, once every process is healthy; stopped after its tests."""
+    yield _boot.wait()
+    _boot.stop(keep_files=request.session.testsfailed > 0)
 
 
 class ShopApi:
@@ -404,5 +494,6 @@ def pytest_runtest_makereport(item, call):
         with contextlib.suppress(Exception):  # the browser itself may be what broke, or be gone
             visitor.driver.save_screenshot(str(visitor.shots / f"failed-{report.when}.png"))
         opened = "\n".join(f"  {path}  (rendered by {service})" for path, service in visitor.pages)
-        report.sections.append(("browser", f"screenshots: {visitor.shots}\npages:\n{opened}"))
+        report.sections.append(("browser", f"screenshots: {visitor.shots}\npages:\n{opened}\n"
+                                           f"stage log: {_boot.tmp and _boot.tmp / 'stage.log'}"))
     return report
