@@ -1,6 +1,7 @@
 """The HTML storefront. It calls the same services as the API: one use case, two entry points."""
 
 from django.contrib import messages
+from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -10,13 +11,36 @@ from django.views.decorators.http import require_POST
 
 from catalog.services import active_products, products_by_id
 from orders import services as orders
-from payments.provider import DECLINE_CARD, TIMEOUT_CARD
+
+# The fake payment provider's test cards, shown on the checkout page. Copied, not imported from
+# payments' internals: the storefront talks to the contexts through their services only.
+DECLINE_CARD = "4000000000000002"
+TIMEOUT_CARD = "4000000000000119"
 
 REASONS = {
     "out_of_stock": "Sorry, we do not have enough of {product} left.",
     "payment_declined": "Your card was declined. Nothing was charged and nothing reserved.",
     "payment_timeout": "The payment provider did not answer in time. Nothing was charged.",
 }
+
+# Why a page sent the visitor to log in, by the path they were going to (longest prefix first).
+WHY_LOG_IN = [
+    ("/checkout/", "Please log in to check out. Your cart is kept."),
+    ("/orders/", "Please log in to see your orders."),
+    ("/", "Please log in to see that page."),
+]
+
+
+class LoginView(auth.LoginView):
+    """Django's login page, plus a line that says why the visitor was sent here."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        going_to = context.get(self.redirect_field_name) or ""
+        context["why"] = next(
+            (why for prefix, why in WHY_LOG_IN if going_to.startswith(prefix)), None
+        )
+        return context
 
 
 def product_list(request):

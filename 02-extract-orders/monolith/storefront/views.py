@@ -2,6 +2,7 @@
 order pages are clients of the orders service: HTTP to place and cancel, gRPC to read."""
 
 from django.contrib import messages
+from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -27,6 +28,26 @@ UNAVAILABLE = "Your orders are unavailable right now. Please try again soon."
 # Saying "nothing was ordered" here could be a lie, and the customer would order twice.
 UNANSWERED = ("The orders service did not answer in time: your order may or may not have "
               "gone through. Please check My orders before you try again.")
+
+
+# Why a page sent the visitor to log in, by the path they were going to (longest prefix first).
+WHY_LOG_IN = [
+    ("/checkout/", "Please log in to check out. Your cart is kept."),
+    ("/orders/", "Please log in to see your orders."),
+    ("/", "Please log in to see that page."),
+]
+
+
+class LoginView(auth.LoginView):
+    """Django's login page, plus a line that says why the visitor was sent here."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        going_to = context.get(self.redirect_field_name) or ""
+        context["why"] = next(
+            (why for prefix, why in WHY_LOG_IN if going_to.startswith(prefix)), None
+        )
+        return context
 
 
 def orders_client(user) -> orders_http.OrdersClient:

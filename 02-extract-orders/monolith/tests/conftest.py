@@ -8,6 +8,9 @@ from rest_framework.test import APIClient
 from catalog.models import Product
 from inventory.models import Stock
 
+# PostgreSQL runs get a server in a container when Docker answers (an autouse fixture).
+from .servers import postgres_for_this_run  # noqa: F401
+
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
 TIMEOUT_CARD = "4000000000000119"

@@ -9,6 +9,9 @@ from inventory.models import Stock
 
 from .demo_data import Command
 
+# PostgreSQL runs get a server in a container when Docker answers (an autouse fixture).
+from .servers import postgres_for_this_run  # noqa: F401
+
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
 TIMEOUT_CARD = "4000000000000119"
