@@ -84,6 +84,8 @@ class Up:
             **(env or {}),
         }
         cmd = [sys.executable, "-m", "workshop", "up", *args]
+        own_group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+                     else {"start_new_session": True})
         self.proc = subprocess.Popen(
             cmd + (["--free-ports"] if free_ports else []),
             cwd=ROOT,
@@ -91,7 +93,7 @@ class Up:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,
+            **own_group,
         )
         self.lines: list[str] = []
         self.seen: list[tuple[float, str]] = []  # (time.monotonic() it arrived, line)
@@ -171,7 +173,10 @@ class Up:
 
     def cleanup(self) -> None:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            if os.name == "nt":
+                self.proc.kill()
+            else:
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         kill_leftovers(self.mark)
 
@@ -242,8 +247,8 @@ def stage_up(tmp_path_factory):
     problems = []
     for name, handle in started.items():
         try:
-            # Stage 02 is stopped from "another terminal", the others by Ctrl-C.
-            if name == "02-extract-orders":
+            # The latest stage is stopped from "another terminal", the others by Ctrl-C.
+            if name == stages.names()[-1] or os.name == "nt":
                 down = handle.workshop("down", name)
                 if down.returncode != 0:
                     problems.append(f"`down {name}`: {down.stdout}{down.stderr}")

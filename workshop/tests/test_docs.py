@@ -32,7 +32,7 @@ NAMED = {
     "test": ("workshop/tests/test_docs.py", "test_ci_runs_the_readme_test_command"),
     "down": ("workshop/tests/test_up.py",
              "test_another_terminal_controls_the_stage_by_process_name"),
-    "up": ("workshop/tests/test_up.py", "test_up_serves_every_url_it_prints"),
+    "up": ("workshop/tests/test_every_system.py", "test_up_serves_every_url_it_prints"),
 }
 NEEDS_A_RUNNING_STAGE = {"ps", "kill", "freeze", "thaw", "restart", "manage", "load"}
 
