@@ -312,7 +312,8 @@ def parser() -> argparse.ArgumentParser:
         cmd.set_defaults(func=cmd_control, requirements=None)
     down = sub.add_parser("down", help="stop a stage started in another terminal")
     down.add_argument("stage", nargs="?", help="which one, if several run")
-    down.set_defaults(func=cmd_down, requirements=None)
+    # In .venv (which `up` made): psutil finds what an `up` that was killed left running.
+    down.set_defaults(func=cmd_down, requirements="run")
     manage = sub.add_parser(
         "manage", help="a Django management command in a process's environment, as `up` runs it"
     )

@@ -225,7 +225,7 @@ def serving(run, stop: threading.Event) -> Iterator[Handle]:
     lock = threading.Lock()
 
     def refresh(_run) -> None:  # a restarted process has a new PID: `down` may need it
-        with lock:
+        with lock, contextlib.suppress(OSError):  # a reader holding the file (Windows)
             state["children"] = _children(run)
             _write_state(path, state)
 

@@ -205,15 +205,21 @@ def _stage_commands():
 @pytest.mark.parametrize("stage", sorted(_stage_commands()))
 def test_the_commands_that_need_a_running_stage_work_against_it(stage_up, stage):
     handle = stage_up(stage)
-    for doc, command in _stage_commands()[stage]:
-        args, argv = _parse(command)
-        if args.command == "load":
-            _run_until_it_reports(handle, argv, doc)
-            continue
-        result = handle.workshop(*argv, timeout=300)
-        assert result.returncode == 0, f"{doc}: `{command}`:\n{result.stdout}{result.stderr}"
-    # What the commands broke, they also mended: the stage is whole again.
-    assert supervisor.wait_for(lambda: _all_running(handle), 120), handle.workshop("ps").stdout
+    try:
+        for doc, command in _stage_commands()[stage]:
+            args, argv = _parse(command)
+            if args.command == "load":
+                _run_until_it_reports(handle, argv, doc)
+                continue
+            result = handle.workshop(*argv, timeout=300)
+            assert result.returncode == 0, f"{doc}: `{command}`:\n{result.stdout}{result.stderr}"
+        # What the docs break, they also mend: the stage is whole again.
+        assert supervisor.wait_for(lambda: _all_running(handle), 120), \
+            handle.workshop("ps").stdout
+    finally:  # whatever happened, the next test gets the whole stage
+        for line in handle.workshop("ps").stdout.splitlines()[2:]:
+            if line.split()[3] in ("down", "frozen"):
+                handle.workshop("restart", line.split()[0])
 
 
 def _all_running(handle) -> bool:
