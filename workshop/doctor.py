@@ -1,8 +1,9 @@
 """`workshop doctor`: is this laptop ready, and if not, exactly what to do about it.
 
 Standard library only, so it works before anything is installed. Each check speaks the real
-protocol (a Redis PING, a PostgreSQL SSLRequest, Docker's /_ping) rather than just opening a port,
-so "reachable" means the right server answers.
+protocol (a Redis PING, a PostgreSQL SSLRequest, an AMQP header, Docker's /_ping) rather than just
+opening a port, so "reachable" means the right server answers. Fixes are given for the system it
+runs on: Debian/Ubuntu, macOS with Homebrew, Windows.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import struct
 import sys
 import urllib.parse
 from dataclasses import dataclass
+from pathlib import Path
 
 from workshop import MIN_PYTHON, bootstrap
 
@@ -73,13 +75,125 @@ def docker_answers() -> bool:
         return False
 
 
-def _port_holder(port: int) -> bool:
+def rabbitmq_answers(url: str) -> bool:
+    host, port = _host_port(url, 5672)
+    try:
+        with socket.create_connection((host, port), timeout=1) as s:
+            s.sendall(b"AMQP\x00\x00\x09\x01")  # AMQP 0-9-1 protocol header
+            # A broker answers Connection.Start: a method frame (type 1) on channel 0.
+            return s.recv(3) == b"\x01\x00\x00"
+    except OSError:
+        return False
+
+
+def system() -> str:
+    """"debian", "macos", "windows" or "linux": whose fix to print."""
+    if sys.platform == "darwin":
+        return "macos"
+    if os.name == "nt":
+        return "windows"
+    try:
+        release = Path("/etc/os-release").read_text(encoding="utf-8").lower()
+    except OSError:
+        release = ""
+    return "debian" if "debian" in release or "ubuntu" in release else "linux"
+
+
+# How to get each server running, per system (Debian/Ubuntu, macOS with Homebrew, Windows).
+FIXES = {
+    "postgresql": {
+        "debian": "sudo apt-get install -y postgresql && sudo service postgresql start",
+        "macos": "brew install postgresql@16 && brew services start postgresql@16",
+        "windows": "winget install PostgreSQL.PostgreSQL.16 (it runs as a Windows service)",
+        "linux": "install PostgreSQL with your package manager and start its service",
+    },
+    "redis": {
+        "debian": "sudo apt-get install -y redis-server && sudo service redis-server start",
+        "macos": "brew install redis && brew services start redis",
+        "windows": "winget install Memurai.MemuraiDeveloper (a Redis for Windows; a service)",
+        "linux": "install redis with your package manager, or run `redis-server --save ''`",
+    },
+    "rabbitmq": {
+        "debian": "sudo apt-get install -y rabbitmq-server && sudo service rabbitmq-server start",
+        "macos": "brew install rabbitmq && brew services start rabbitmq",
+        "windows": "winget install Erlang.ErlangOTP, then winget install RabbitMQ.RabbitMQ "
+        "(it runs as a Windows service)",
+        "linux": "install rabbitmq-server with your package manager and start its service",
+    },
+}
+
+
+def how_to_find(port: int) -> str:
+    if system() == "windows":
+        return f"`netstat -ano | findstr :{port}` shows its PID, `tasklist /FI \"PID eq <pid>\"`"
+    return f"`lsof -nP -iTCP:{port} -sTCP:LISTEN` names it"
+
+
+def port_holder(port: int) -> str | None:
+    """Who listens on 127.0.0.1:`port`, as "name (pid N)"; None when this system will not say.
+
+    psutil where it is installed and allowed (macOS asks for root); else the system's own tool.
+    """
+    import subprocess
+
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        try:
+            for conn in psutil.net_connections("tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                    return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+        except (psutil.Error, OSError):
+            pass
+    try:
+        if system() == "windows":
+            out = subprocess.run(["netstat", "-ano", "-p", "TCP"], capture_output=True,
+                                 text=True, timeout=10).stdout
+            for line in out.splitlines():
+                parts = line.split()
+                if len(parts) >= 5 and parts[1].endswith(f":{port}") and parts[3] == "LISTENING":
+                    pid = parts[4]
+                    task = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/FO", "CSV",
+                                           "/NH"], capture_output=True, text=True,
+                                          timeout=10).stdout.split(",")[0].strip('"')
+                    return f"{task or '?'} (pid {pid})"
+            return None
+        out = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"],
+                             capture_output=True, text=True, timeout=10).stdout
+        fields = dict((line[0], line[1:]) for line in out.splitlines() if line[:1] in ("p", "c"))
+        if "p" in fields:
+            return f"{fields.get('c', '?')} (pid {fields['p']})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def _port_taken(port: int) -> bool:
     from workshop.supervisor import port_is_free
 
     return not port_is_free(port)
 
 
-def checks(redis_url: str, database_url: str) -> list[Check]:
+def _busy_ports_fix(stage, busy: list[int]) -> str:
+    from workshop import control
+
+    handle = control.read(stage)
+    if handle is not None and handle.answers():
+        return (f"{stage.name} is running (its `up` is pid {handle.state['pid']}): "
+                f"`python3 -m workshop down {stage.name}` stops it")
+    holders = []
+    for port in busy:
+        holder = port_holder(port)
+        holders.append(f"port {port} is held by {holder}" if holder
+                       else f"port {port}: {how_to_find(port)}")
+    return "; ".join(holders) + ". Stop it, or run `up --free-ports`"
+
+
+def checks(
+    redis_url: str, database_url: str, rabbitmq_url: str = "amqp://127.0.0.1:5672//"
+) -> list[Check]:
     out = []
     version = ".".join(map(str, sys.version_info[:3]))
     if sys.version_info >= MIN_PYTHON:
@@ -116,14 +230,14 @@ def checks(redis_url: str, database_url: str) -> list[Check]:
     except (ImportError, SystemExit):  # Python 3.10 before .venv exists has no TOML reader
         all_stages = []
     for stage in all_stages:
-        busy = [f"{p.name}:{p.port}" for p in stage.processes if _port_holder(p.port)]
+        busy = [p for p in stage.processes if _port_taken(p.port)]
         if busy:
             out.append(
                 Check(
                     f"ports {stage.name}",
                     WARN,
-                    f"in use: {', '.join(busy)}",
-                    "stop whatever listens there (a stage still running?) before `up`",
+                    f"in use: {', '.join(f'{p.name}:{p.port}' for p in busy)}",
+                    _busy_ports_fix(stage, [p.port for p in busy]),
                 )
             )
         else:
@@ -142,8 +256,8 @@ def checks(redis_url: str, database_url: str) -> list[Check]:
                 "redis",
                 WARN,
                 f"not reachable at {redis_url}; used by: {needed_by('redis')}",
-                "start it (`redis-server --port 6379 --save ''`), or set REDIS_URL; "
-                "stages that need Redis fall back to an embedded one when you run them",
+                f"{FIXES['redis'][system()]}; or set REDIS_URL. Stages that need Redis "
+                "fall back to an embedded one when you run them",
             )
         )
     if postgres_answers(database_url):
@@ -154,8 +268,19 @@ def checks(redis_url: str, database_url: str) -> list[Check]:
                 "postgresql",
                 WARN,
                 f"not reachable at {database_url}; used by: {needed_by('postgresql')}",
-                "stages run on SQLite without it; for the PostgreSQL tests start one "
-                "(e.g. `pg_ctlcluster 15 main start`) or set DATABASE_URL",
+                f"stages run on SQLite without it; for the PostgreSQL tests: "
+                f"{FIXES['postgresql'][system()]}; or set DATABASE_URL",
+            )
+        )
+    if rabbitmq_answers(rabbitmq_url):
+        out.append(Check("rabbitmq", OK, f"answers at {rabbitmq_url}"))
+    else:
+        out.append(
+            Check(
+                "rabbitmq",
+                WARN,
+                f"not reachable at {rabbitmq_url}; used by: {needed_by('rabbitmq')}",
+                f"{FIXES['rabbitmq'][system()]}; or set RABBITMQ_URL",
             )
         )
     if docker_answers():
@@ -177,7 +302,8 @@ def run() -> int:
     database_url = os.environ.get("DATABASE_URL", "postgres://127.0.0.1:5432/postgres")
     if database_url.startswith("sqlite"):
         database_url = "postgres://127.0.0.1:5432/postgres"
-    results = checks(redis_url, database_url)
+    rabbitmq_url = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    results = checks(redis_url, database_url, rabbitmq_url)
     width = max(len(c.name) for c in results)
     for c in results:
         print(f"[{c.status:>4}] {c.name:<{width}}  {c.detail}")

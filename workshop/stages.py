@@ -6,16 +6,16 @@ harness, so the three can never disagree about what a stage is.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomllib
+
 from workshop import ROOT
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - 3.10 reads manifests from .venv, which installs tomli
-    import tomli as tomllib
+# What `up` does when a process dies after the stage was healthy (docker compose's and systemd's
+# vocabulary): "no" leaves it down, "on-failure" starts it again after a growing delay.
+RESTART_POLICIES = ("no", "on-failure")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Process:
     cwd: str = "."
     setup: list[list[str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    restart: str = "no"
+    # Seconds before the first restart, doubled after each death in a row, capped at the second.
+    restart_backoff: tuple[float, float] = (0.5, 30.0)
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,35 @@ def names() -> list[str]:
     return [p.name for p in stage_dirs()]
 
 
+def _process(path: Path, pname: str, p: dict) -> Process:
+    restart = p.get("restart", "no")
+    if restart not in RESTART_POLICIES:
+        raise SystemExit(
+            f"workshop: {path / 'stage.toml'}: processes.{pname}.restart = {restart!r}; "
+            f"use one of {', '.join(map(repr, RESTART_POLICIES))}"
+        )
+    first, cap = p.get("restart_backoff", (0.5, 30.0))
+    return Process(
+        name=pname,
+        command=list(p["command"]),
+        port=int(p["port"]),
+        health=p.get("health", "/"),
+        cwd=p.get("cwd", "."),
+        setup=[list(step) for step in p.get("setup", [])],
+        env=dict(p.get("env", {})),
+        restart=restart,
+        restart_backoff=(float(first), float(cap)),
+    )
+
+
 def load(name: str | None = None) -> Stage:
-    """Load a stage by folder name or number prefix ("00"); None means the latest stage."""
+    """Load a stage by folder name, number prefix ("00") or path; None means the latest stage."""
     dirs = stage_dirs()
-    if not dirs:
+    if name is not None and (Path(name) / "stage.toml").is_file():
+        path = Path(name).resolve()  # any folder with a manifest, e.g. a test's own tiny stage
+    elif not dirs:
         raise SystemExit("workshop: no stage has a stage.toml yet")
-    if name is None:
+    elif name is None:
         path = dirs[-1]
     else:
         matches = [p for p in dirs if p.name == name or p.name.split("-", 1)[0] == name]
@@ -71,25 +97,13 @@ def load(name: str | None = None) -> Stage:
         path = matches[0]
     data = tomllib.loads((path / "stage.toml").read_text(encoding="utf-8"))
     meta = data["stage"]
-    processes = [
-        Process(
-            name=pname,
-            command=list(p["command"]),
-            port=int(p["port"]),
-            health=p.get("health", "/"),
-            cwd=p.get("cwd", "."),
-            setup=[list(step) for step in p.get("setup", [])],
-            env=dict(p.get("env", {})),
-        )
-        for pname, p in data["processes"].items()
-    ]
     return Stage(
         name=path.name,
         path=path,
         title=meta["title"],
         summary=meta["summary"],
         front_door=meta["front_door"],
-        processes=processes,
+        processes=[_process(path, n, p) for n, p in data["processes"].items()],
         urls=dict(data.get("urls", {})),
         logins=list(meta.get("logins", [])),
         env=dict(data.get("env", {})),

@@ -1,32 +1,71 @@
 import http.server
+import re
 import threading
 
-from workshop import diff, load, stages
+from workshop import diff, load
 
 
 def test_a_stage_compared_with_itself_changed_nothing():
     assert diff.summary("00", "00").endswith("- nothing\n")
 
 
-def test_the_diff_names_new_and_changed_files_with_line_counts():
-    names = stages.names()
-    if len(names) < 2:
-        return
-    added, removed, changed = diff.compare(names[0], names[1])
-    text = diff.summary(names[0], names[1])
-    for rel, plus, minus in changed:
-        assert f"- changed: `{rel}` (+{plus} −{minus})" in text
-    assert all(not part.endswith(".pyc") for part in added)
-    assert "stage.toml" in {rel for rel, _, _ in changed}
+def test_a_folder_that_exists_in_both_stages_is_never_called_new():
+    """01 -> 02 adds files to `monolith/`: the folder is not new (it said "new: `monolith`")."""
+    text = diff.summary("01", "02")
+    assert "new: `monolith`" not in text and "- `monolith`:" in text
+    assert "new: `protos`" in text, "a folder only the newer stage has is new"
+
+
+def test_the_diff_is_grouped_by_deployable_biggest_first_and_lists_every_change():
+    changes = diff.compare("01", "02")
+    text = diff.summary("01", "02")
+    for change in changes:
+        assert f"`{change.rel}`" in text, change
+    groups = re.findall(r"^- (?:new: )?`([^`]+)`", text, re.M)
+    assert groups[:3] == ["services/orders", "monolith", "facade"], groups
+    assert [c for c in changes if c.rel == "stage.toml"][0].status == "changed"
+
+
+def test_generated_files_are_listed_apart_with_what_wrote_them():
+    changes = {c.rel: c for c in diff.compare("01", "02")}
+    assert changes["monolith/shopapi/orders/v1/orders_pb2.py"].generated == "gRPC stub"
+    assert changes["monolith/shopapi/orders/__init__.py"].generated == "gRPC stub"
+    assert changes["pacts/storefront-orders.json"].generated == "pact"
+    assert changes["services/orders/orders/migrations/0001_initial.py"].generated == "migration"
+    assert changes["monolith/rpc/__init__.py"].generated is None, "a hand-written package"
+    assert changes["services/orders/orders/services.py"].generated is None
+    short = diff.summary("01", "02", short=True)
+    assert "_pb2" not in short and "written by tools, not for reading" in short
+    assert "gRPC stubs" in short and "pact" in short and "migration" in short
+    full = diff.summary("01", "02")
+    hand_written = full.split("written by tools")[0]
+    assert "_pb2" not in hand_written and "0001_initial" not in hand_written
+
+
+def test_the_readme_block_is_short():
+    assert len(diff.summary("01", "02", short=True).splitlines()) <= 12
 
 
 def test_the_full_diff_of_one_file_is_a_unified_diff():
-    names = stages.names()
-    out = diff.unified(names[0], names[-1], "stage.toml")
-    if names[0] == names[-1]:
-        assert out == ""
-        return
-    assert out.startswith(f"--- {names[0]}/stage.toml\n+++ {names[-1]}/stage.toml\n")
+    out = diff.unified("00", "01", "stage.toml")
+    assert out.startswith("--- 00-monolith/stage.toml\n+++ 01-strangler/stage.toml\n")
+
+
+def test_the_diff_of_a_folder_shows_the_files_inside(run_workshop):
+    result = run_workshop("diff", "01-strangler", "02-extract-orders", "monolith")
+    assert result.returncode == 0, result.stderr  # it used to crash with IsADirectoryError
+    assert "+++ 02-extract-orders/monolith/inventory/services.py" in result.stdout
+    assert "+++ 02-extract-orders/monolith/rpc/servicers.py" in result.stdout
+    assert "--- 01-strangler/monolith/orders/services.py" in result.stdout  # removed there
+    assert "+++ 02-extract-orders/monolith/shopapi/" not in result.stdout
+    assert "written by tools, not shown" in result.stdout and "orders_pb2.py" in result.stdout
+
+
+def test_a_misspelt_path_is_an_error_that_says_so(run_workshop):
+    result = run_workshop("diff", "01", "02", "monolit/shop")
+    assert result.returncode == 2, result.stdout  # it used to print nothing and exit 0
+    assert "no `monolit/shop` in 01-strangler or 02-extract-orders" in result.stderr
+    assert "did you mean `monolith/shop`" in result.stderr
 
 
 class _Upstream(http.server.BaseHTTPRequestHandler):
