@@ -51,8 +51,9 @@ def test_every_operation_keeps_its_schema(who, base_url, login, tmp_path):
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
     started = time.monotonic()
+    # In tmp_path: the tool keeps its replay cache (.schemathesis/) in its working directory.
     run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, timeout=900)
+                         text=True, timeout=900, cwd=tmp_path)
     took = time.monotonic() - started
     print(f"schemathesis as {who} ({user}): exit {run.returncode} in {took:.0f} s")
     output = run.stdout

@@ -1,3 +1,5 @@
+import contextlib
+
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -96,10 +98,9 @@ class OrderListCreate(generics.ListAPIView):
                 headers={"Location": f"/api/v1/orders/{order.id}/"},
             )
         if claim is not None:
-            try:
+            # If a newer request holds the key now, it keeps its own outcome.
+            with contextlib.suppress(idempotency.ClaimLost):
                 idempotency.keep_rejection(claim, answer.status_code, answer.data)
-            except idempotency.ClaimLost:
-                pass  # a newer request holds the key now and will keep its own outcome
         return answer
 
     def replay(self, kept):

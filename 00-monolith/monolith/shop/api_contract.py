@@ -15,7 +15,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.http import JsonResponse
-from rest_framework import exceptions, filters, pagination, permissions
+from rest_framework import exceptions, filters, pagination
 
 API_PREFIX = "/api/"
 

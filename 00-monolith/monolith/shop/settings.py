@@ -144,6 +144,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The contract every stage keeps (docs/api-contract.md).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: a request's fields then carry what
+    # the API enforces on input (minLength 1 for a required string, no read-only fields).
+    "COMPONENT_SPLIT_REQUEST": True,
     # Swagger UI from the sidecar package: the docs work offline, with no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

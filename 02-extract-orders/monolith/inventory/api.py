@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,7 +55,10 @@ class Reservations(APIView):
 
     permission_classes = [permissions.IsAdminUser]
 
-    @extend_schema(request=ReserveIn, responses={201: ReservationOut})
+    @extend_schema(request=ReserveIn, responses={
+        201: ReservationOut,
+        409: OpenApiResponse(description="out_of_stock, or released (this id was given back)"),
+    })
     def post(self, request):
         data = ReserveIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -75,7 +78,9 @@ class Reservations(APIView):
 class ReservationRelease(APIView):
     permission_classes = [permissions.IsAdminUser]
 
-    @extend_schema(request=None, responses={200: None})
+    @extend_schema(request=None, responses={200: inline_serializer("Released", {
+        "released": serializers.BooleanField(help_text="false: nothing was held to give back"),
+    })})
     def post(self, request, reservation_id):
         return Response({"released": services.release(reservation_id)})
 
