@@ -103,31 +103,6 @@ def _started_stage() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def capabilities() -> set[str]:
-    """What the stage under test declares it does beyond every stage's contract.
-
-    `[stage] capabilities = [...]` in its stage.toml (ACCEPTANCE_STAGE, default the latest, also
-    when ACCEPTANCE_BASE_URL points at a shop already running). A scenario that needs one says
-    so with `requires(capabilities, "name")`, never by stage name.
-    """
-    sys.path.insert(0, str(REPO_ROOT))
-    from workshop import stages
-
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    stage = stages.load(os.environ.get("ACCEPTANCE_STAGE") or None)
-    manifest = tomllib.loads((stage.path / "stage.toml").read_text(encoding="utf-8"))
-    return set(manifest["stage"].get("capabilities", []))
-
-
-def requires(capabilities: set[str], name: str) -> None:
-    if name not in capabilities:
-        pytest.skip(f"the stage does not declare the capability {name!r} (stage.toml)")
-
-
-@pytest.fixture(scope="session")
 def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """The shop's front door: ACCEPTANCE_BASE_URL, or a stage this session starts and stops."""
     given = os.environ.get("ACCEPTANCE_BASE_URL")

@@ -1,15 +1,14 @@
 """The deadline budget as a client sees it: a smaller `X-Request-Budget-Ms` is honoured, and an
 order that ran out of time kept nothing, so a retry with the same Idempotency-Key buys once.
 
-Stages whose stage.toml declares the capability `deadline-budget` (a front door that stamps the
-budget, hops that keep it) must answer a spent budget 504 `deadline_exceeded`; any stage may
-send the header without breaking an order.
+Every stage: from stage 01 on the front door passes the client's smaller budget on to the hops
+behind it; in stage 00 the monolith is the front door and reads the client's header itself.
 """
 
 import time
 import uuid
 
-from conftest import GOOD_CARD, eventually, order_count, requires, stock_of, wait_final
+from conftest import GOOD_CARD, eventually, order_count, stock_of, wait_final
 
 URL = "/api/v1/orders/"
 BUDGET = "X-Request-Budget-Ms"
@@ -30,9 +29,7 @@ def test_a_generous_client_budget_leaves_an_order_alone(alice, in_stock, place_o
     alice.post(f"{URL}{resp.json()['id']}/cancel/")
 
 
-def test_a_spent_budget_is_504_keeps_nothing_and_the_retry_buys_once(alice, anon, in_stock,
-                                                                      capabilities):
-    requires(capabilities, "deadline-budget")
+def test_a_spent_budget_is_504_keeps_nothing_and_the_retry_buys_once(alice, anon, in_stock):
     product = in_stock()[0]
     before, orders_before = stock_of(anon, product["id"]), order_count(alice)
     key = f"acceptance-{uuid.uuid4()}"

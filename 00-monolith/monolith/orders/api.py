@@ -1,5 +1,6 @@
 import contextlib
 
+from django.db import transaction
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -7,7 +8,7 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders import idempotency, services
+from orders import budget, idempotency, services
 from orders.serializers import OrderOut, PlaceOrderIn, Rejection
 
 
@@ -42,6 +43,8 @@ class OrderListCreate(generics.ListAPIView):
                                  " (the key's first request is still running: retry later)"),
             422: OpenApiResponse(Rejection, description="idempotency_key_reused: this key was "
                                  "first sent with another body"),
+            504: OpenApiResponse(Rejection, description="deadline_exceeded: the budget "
+                                 "(X-Request-Budget-Ms) ran out, nothing was kept"),
         },
     )
     def post(self, request):
@@ -75,17 +78,29 @@ class OrderListCreate(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         lines = [services.Line(**line) for line in data.validated_data["lines"]]
 
+        deadline = budget.deadline_of(request)
+
         def place():
-            return services.place_order(request.user, lines, data.validated_data["card_number"])
+            budget.check(deadline)
+            order = services.place_order(request.user, lines, data.validated_data["card_number"])
+            budget.check(deadline)  # past it: roll everything back rather than commit late
+            return order
 
         try:
-            order = place() if claim is None else idempotency.place_once(claim, place)
+            if claim is None:
+                with transaction.atomic():
+                    order = place()
+            else:
+                order = idempotency.place_once(claim, place)
         except services.UnknownProduct as exc:  # deleted between validation and placing
             return Response({"lines": [{"product_id": [str(exc)]}]}, status=400)
         except services.OutOfStock as exc:
             answer = rejection(409, "out_of_stock", str(exc), product_id=exc.product_id)
         except services.PaymentFailed as exc:
             answer = rejection(402, exc.code, str(exc))
+        except budget.DeadlineExceeded:
+            return rejection(504, "deadline_exceeded", "The request's time budget ran out; "
+                             "nothing was ordered or charged. Retry with the same Idempotency-Key.")
         except idempotency.ClaimLost:
             answer = rejection(409, "idempotency_key_in_use",
                                "A newer request with this Idempotency-Key took it over.")

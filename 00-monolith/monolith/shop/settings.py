@@ -120,6 +120,9 @@ DEFAULT_FROM_EMAIL = "shop@workshop.example"
 # request can run, so a live request is never overtaken (a dead one kept nothing anyway).
 IDEMPOTENCY_LEASE_SECONDS = float(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"))
 
+# A request's time budget when no front door sent one (X-Request-Budget-Ms): the facade's default.
+REQUEST_BUDGET_MS = int(os.environ.get("REQUEST_BUDGET_MS", "8000"))
+
 # The fake provider "times out" by not answering within this many seconds.
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("PAYMENT_TIMEOUT_SECONDS", "1.0"))
 

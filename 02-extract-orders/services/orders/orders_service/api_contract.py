@@ -7,7 +7,8 @@
 - A schema true to the API: shop/api_schema.py.
 
 Deliberate copy: each Django project of every stage has this file (one project never imports
-another's code). Keep the copies equal; `git diff --no-index` between two of them shows drift.
+another's code). Within a stage, services/orders/tests/unit/test_deliberate_copies.py keeps
+the copies equal; across stages, `python3 -m workshop diff` shows any drift.
 """
 
 from __future__ import annotations

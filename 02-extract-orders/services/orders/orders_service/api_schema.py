@@ -5,11 +5,10 @@ answers DRF and shop/api_contract.py really give (400, 401, 403, 404, 406, 415),
 its JSON shape, so a client (and schemathesis, `tox -e schema-*`) can rely on the document.
 
 Deliberate copy: each Django project of every stage has this file (one project never imports
-another's code). Keep the copies equal; this one adds the scheme of the service's own token
-check at the end.
+another's code). Within a stage, services/orders/tests/unit/test_deliberate_copies.py keeps
+the copies equal; across stages, `python3 -m workshop diff` shows any drift.
 """
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import permissions
@@ -78,20 +77,3 @@ class ContractAutoSchema(AutoSchema):
             answers["415"] = ("the body is not JSON", error)
         return answers
 
-
-
-class MonolithTokenScheme(OpenApiAuthenticationExtension):
-    """The orders service checks `Authorization: Token <key>` with the monolith (gRPC): the same
-    scheme, under the same name, as the monolith's own schema, so the stitched document (and
-    Swagger's "Try it out") sends the token to the orders operations too."""
-
-    target_class = "orders.customers.MonolithTokenAuthentication"
-    name = "tokenAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": 'Token-based authentication with required prefix "Token"',
-        }
