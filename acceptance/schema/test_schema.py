@@ -13,6 +13,7 @@ contract gives to schema-valid requests (wrong credentials, unknown product, dec
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,12 @@ def test_every_operation_keeps_its_schema(who, base_url, login, tmp_path):
     run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, timeout=900, cwd=tmp_path)
     took = time.monotonic() - started
-    print(f"schemathesis as {who} ({user}): exit {run.returncode} in {took:.0f} s")
     output = run.stdout
+    # The phases with their times and the test-case count: the figures a maintainer watches.
+    phases = [line.strip() for line in output.splitlines()
+              if re.match(r"\s*\S+\s+(Examples|Coverage|Fuzzing|Stateful) \(in ", line)
+              or "generated," in line]
+    print(f"\nschemathesis as {who} ({user}): exit {run.returncode} in {took:.0f} s; "
+          + "; ".join(phases))
     summary = output[output.find("= FAILURES ="):] if "= FAILURES =" in output else output[-3000:]
     assert run.returncode == 0, f"schemathesis as {who} ({user}) failed:\n{summary}"

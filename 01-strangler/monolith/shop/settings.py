@@ -116,9 +116,10 @@ EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = "shop@workshop.example"
 
-# How long a request holds its Idempotency-Key before a retry may take it over: longer than any
-# request can run, so a live request is never overtaken (a dead one kept nothing anyway).
-IDEMPOTENCY_LEASE_SECONDS = float(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "60"))
+# How long a request holds its Idempotency-Key before a retry may take it over (a client retrying
+# sooner gets 409 + Retry-After). Longer than a request's budget, so a live request is not
+# overtaken; never a question of correctness: a request that lost its key commits nothing.
+IDEMPOTENCY_LEASE_SECONDS = float(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "10"))
 
 # A request's time budget when no front door sent one (X-Request-Budget-Ms): the facade's default.
 REQUEST_BUDGET_MS = int(os.environ.get("REQUEST_BUDGET_MS", "8000"))

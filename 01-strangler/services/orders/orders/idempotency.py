@@ -13,8 +13,9 @@ How a duplicate is stopped: the first request commits a claim (a row with no out
 before it places anything. The unique (customer, key) constraint lets exactly one claim in,
 whatever the database and however many processes race; the others read the row and answer from
 it. A claim whose request died (a crash, a kill -9) is taken over after its lease: the dead
-request's transaction was rolled back, so nothing it did was kept, and its outcome could never
-be written because writing it requires still holding the claim.
+request's transaction was rolled back, so nothing it did was kept. The lease is only about
+waiting: writing an outcome requires still holding the claim, in the order's own transaction,
+so a request overtaken while still alive (slower than its lease) commits nothing either.
 """
 
 from __future__ import annotations
