@@ -82,10 +82,19 @@ class StrictPageNumberPagination(pagination.PageNumberPagination):
 
 class FieldKeyedSearchFilter(filters.SearchFilter):
     """DRF's search, with its validation error keyed by the parameter, like every 400 here:
-    `{"search": ["Null characters are not allowed."]}` rather than a bare list."""
+    `{"search": ["Null characters are not allowed."]}` rather than a bare list; and a schema
+    that says so."""
 
     def get_search_terms(self, request):
         try:
             return super().get_search_terms(request)
         except exceptions.ValidationError as exc:
             raise exceptions.ValidationError({self.search_param: exc.detail}) from exc
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.search_param:
+                # What DRF's CharField refuses, the schema says: no NUL character.
+                parameter["schema"] = {"type": "string", "pattern": "^[^\\x00]*$"}
+        return parameters
