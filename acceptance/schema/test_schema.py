@@ -26,6 +26,9 @@ from conftest import CUSTOMERS, STAFF
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = os.environ.get("SCHEMA_MAX_EXAMPLES", "30")
+# A fixed seed: the same requests every run, so CI never fails at random. SCHEMA_SEED=random
+# explores new data (do it when you change the API; fix what it finds, keep the seed).
+SEED = os.environ.get("SCHEMA_SEED", "20261127")
 
 pytestmark = pytest.mark.schema
 
@@ -47,6 +50,7 @@ def test_every_operation_keeps_its_schema(who, base_url, login, tmp_path):
         "run", f"{base_url}/api/v1/schema/", "--url", base_url,
         "-H", f"Authorization: Token {token}",
         "--checks", "all", "--max-examples", EXAMPLES,
+        *([] if SEED == "random" else ["--seed", SEED]),
         # Two workers crashed inside the tool on this kind of box (shared/machine.md).
         "--workers", "1",
         "--report", "junit", "--report-dir", str(tmp_path),
