@@ -48,10 +48,11 @@ class OrderListCreate(generics.ListAPIView):
         },
     )
     def post(self, request):
+        deadline = budget.deadline_of(request)  # the budget counts from the request's arrival
         key = idempotency.key_of(request)
         body = request.data  # malformed JSON is a 400 here, before any key is claimed
         if key is None:
-            return self.place(request, body)
+            return self.place(request, body, deadline)
         try:
             started = idempotency.begin(request.user, key, body)
         except idempotency.KeyReused:
@@ -65,7 +66,7 @@ class OrderListCreate(generics.ListAPIView):
         if not isinstance(started, idempotency.Claim):
             return self.replay(started)
         try:
-            answer = self.place(request, body, claim=started)
+            answer = self.place(request, body, deadline, claim=started)
         except BaseException:
             idempotency.release(started)
             raise
@@ -73,12 +74,10 @@ class OrderListCreate(generics.ListAPIView):
             idempotency.release(started)  # nothing was kept: a retry runs again
         return answer
 
-    def place(self, request, body, claim=None):
+    def place(self, request, body, deadline, claim=None):
         data = PlaceOrderIn(data=body)
         data.is_valid(raise_exception=True)
         lines = [services.Line(**line) for line in data.validated_data["lines"]]
-
-        deadline = budget.deadline_of(request)
 
         def place():
             budget.check(deadline)
