@@ -56,10 +56,11 @@ def both_sides(database_url, tmp_path):
 
 def test_duplicates_racing_in_two_processes_make_one_order(both_sides):
     monolith, orders = both_sides
-    token = httpx.post(f"{monolith}/api/v1/auth/token/",
+    # Generous timeouts: a login hashes a password, slow on a loaded 2-core box.
+    token = httpx.post(f"{monolith}/api/v1/auth/token/", timeout=60,
                        json={"username": "alice", "password": "wonderland"}).json()["token"]
     headers = {"Authorization": f"Token {token}", "Idempotency-Key": f"race-{uuid.uuid4()}"}
-    product = httpx.get(f"{monolith}/api/v1/products/").json()["results"][0]
+    product = httpx.get(f"{monolith}/api/v1/products/", timeout=60).json()["results"][0]
     body = {"lines": [{"product_id": product["id"], "quantity": 1}],
             "card_number": "4242424242424242"}
     start = threading.Barrier(RACERS)
@@ -83,10 +84,11 @@ def test_duplicates_racing_in_two_processes_make_one_order(both_sides):
     ids = {b["id"] for code, b, _ in answers if code == 201}
     assert len(ids) == 1, answers
     assert all(b["code"] == "idempotency_key_in_use" for code, b, _ in answers if code == 409)
-    with httpx.Client(base_url=orders, headers=headers) as client:
+    with httpx.Client(base_url=orders, headers=headers, timeout=60) as client:
         mine = client.get("/api/v1/orders/").json()
         assert mine["count"] == 1 and mine["results"][0]["id"] in ids, mine
-        stock = httpx.get(f"{monolith}/api/v1/products/{product['id']}/").json()["stock"]
+        stock = httpx.get(f"{monolith}/api/v1/products/{product['id']}/",
+                          timeout=60).json()["stock"]
         assert stock == product["stock"] - 1
         retry = client.post("/api/v1/orders/", json=body)
         assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"

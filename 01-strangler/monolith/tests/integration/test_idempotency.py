@@ -200,10 +200,11 @@ def server(transactional_db, tmp_path):
 
 
 def test_racing_duplicates_create_one_order(server):
-    token = httpx.post(f"{server}/api/v1/auth/token/",
+    # Generous timeouts: a login hashes a password, slow on a loaded 2-core box.
+    token = httpx.post(f"{server}/api/v1/auth/token/", timeout=60,
                        json={"username": "alice", "password": "wonderland"}).json()["token"]
     headers = {"Authorization": f"Token {token}", "Idempotency-Key": "race-1"}
-    product = httpx.get(f"{server}/api/v1/products/").json()["results"][0]
+    product = httpx.get(f"{server}/api/v1/products/", timeout=60).json()["results"][0]
     body = {"lines": [{"product_id": product["id"], "quantity": 1}], "card_number": GOOD_CARD}
     start = threading.Barrier(RACERS)
     answers = []
@@ -225,7 +226,7 @@ def test_racing_duplicates_create_one_order(server):
     assert {b["id"] for code, b in answers if code == 201} != set(), codes
     assert len({b["id"] for code, b in answers if code == 201}) == 1, answers
     assert all(b["code"] == "idempotency_key_in_use" for code, b in answers if code == 409)
-    with httpx.Client(base_url=server, headers=headers) as client:
+    with httpx.Client(base_url=server, headers=headers, timeout=60) as client:
         mine = client.get(URL).json()
         assert mine["count"] == 1, mine
         after = client.get(f"/api/v1/products/{product['id']}/").json()["stock"]
