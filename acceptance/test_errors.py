@@ -45,3 +45,9 @@ def test_a_malformed_page_is_a_400_naming_page(anon, page):
 def test_a_form_body_is_415_the_api_reads_json(alice):
     resp = alice.post("/api/v1/orders/", data={"card_number": "4242424242424242"})
     assert assert_json_error(resp, 415)["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/products/{huge}/", "/api/v1/stock/{huge}/"])
+def test_an_id_too_large_for_any_database_is_a_404(admin, path):
+    resp = admin.get(path.format(huge=10**25))
+    assert assert_json_error(resp, 404)["detail"]
