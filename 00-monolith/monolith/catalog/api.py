@@ -1,15 +1,16 @@
 from django.urls import path
-from rest_framework import filters, generics
+from rest_framework import generics
 
 from catalog.serializers import ProductSerializer
 from catalog.services import active_products
+from shop.api_contract import FieldKeyedSearchFilter
 
 
 class ProductList(generics.ListAPIView):
     """Products, 10 per page, ordered by name; `?search=` matches name or description."""
 
     serializer_class = ProductSerializer
-    filter_backends = [filters.SearchFilter]
+    filter_backends = [FieldKeyedSearchFilter]
     search_fields = ["name", "description"]
 
     def get_queryset(self):

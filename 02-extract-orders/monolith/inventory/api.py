@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,7 +30,10 @@ class StockList(StaffOnly, generics.ListAPIView):
 class StockDetail(StaffOnly, generics.RetrieveUpdateAPIView):
     """Read or set one product's stock (staff only)."""
 
-    lookup_field = "product_id"
+    lookup_url_kwarg = "product_id"
+    # Through the product's own key: Django treats an id too large for the database as no match
+    # (404); looked up on the stock's foreign key, SQLite overflowed (500, found by schemathesis).
+    lookup_field = "product__pk"
     http_method_names = ["get", "put", "head", "options"]
 
 
@@ -55,7 +58,10 @@ class Reservations(APIView):
 
     permission_classes = [permissions.IsAdminUser]
 
-    @extend_schema(request=ReserveIn, responses={201: ReservationOut})
+    @extend_schema(request=ReserveIn, responses={
+        201: ReservationOut,
+        409: OpenApiResponse(description="out_of_stock, or released (this id was given back)"),
+    })
     def post(self, request):
         data = ReserveIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -75,7 +81,9 @@ class Reservations(APIView):
 class ReservationRelease(APIView):
     permission_classes = [permissions.IsAdminUser]
 
-    @extend_schema(request=None, responses={200: None})
+    @extend_schema(request=None, responses={200: inline_serializer("Released", {
+        "released": serializers.BooleanField(help_text="false: nothing was held to give back"),
+    })})
     def post(self, request, reservation_id):
         return Response({"released": services.release(reservation_id)})
 

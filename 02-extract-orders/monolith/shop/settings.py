@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "shop.middleware.served_by",
+    "shop.api_contract.json_errors_under_api",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -130,9 +131,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "shop.api_contract.StrictPageNumberPagination",
     "PAGE_SIZE": 10,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON in, JSON out: the schema must not offer form bodies the API cannot read.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "shop.api_schema.ContractAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }
@@ -142,6 +145,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The contract every stage keeps (docs/api-contract.md).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: a request's fields then carry what
+    # the API enforces on input (minLength 1 for a required string, no read-only fields).
+    "COMPONENT_SPLIT_REQUEST": True,
     # The orders API lives in the orders service now: its schema is stitched into ours, so the
     # docs still describe the whole shop behind the front door.
     "POSTPROCESSING_HOOKS": [

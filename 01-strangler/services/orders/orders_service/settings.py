@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "orders_service.middleware.served_by",
+    "orders_service.api_contract.json_errors_under_api",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,6 +120,14 @@ EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = "shop@workshop.example"
 
+# How long a request holds its Idempotency-Key before a retry may take it over (a client retrying
+# sooner gets 409 + Retry-After). Longer than a request's budget, so a live request is not
+# overtaken; never a question of correctness: a request that lost its key commits nothing.
+IDEMPOTENCY_LEASE_SECONDS = float(os.environ.get("IDEMPOTENCY_LEASE_SECONDS", "10"))
+
+# A request's time budget when no front door sent one (X-Request-Budget-Ms): the facade's default.
+REQUEST_BUDGET_MS = int(os.environ.get("REQUEST_BUDGET_MS", "8000"))
+
 # The fake provider "times out" by not answering within this many seconds.
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("PAYMENT_TIMEOUT_SECONDS", "1.0"))
 
@@ -129,9 +138,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "orders_service.api_contract.StrictPageNumberPagination",
     "PAGE_SIZE": 10,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON in, JSON out: the schema must not offer form bodies the API cannot read.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "orders_service.api_schema.ContractAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
 }
@@ -141,6 +152,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The contract every stage keeps (docs/api-contract.md).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: a request's fields then carry what
+    # the API enforces on input (minLength 1 for a required string, no read-only fields).
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 LOGGING = {

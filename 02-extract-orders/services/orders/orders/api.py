@@ -1,5 +1,6 @@
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +11,14 @@ from orders.serializers import OrderOut, PlaceOrderIn, Rejection
 
 def rejection(http_status, code, detail, **extra):
     return Response({"code": code, "detail": detail, **extra}, status=http_status)
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    pattern=r"^[\x21-\x7E]{1,255}$",
+    description="Any unique string (a UUID): the same key and body again answer the first "
+                "outcome (`Idempotent-Replayed: true`), never a second order.",
+)
 
 
 class OrderListCreate(generics.ListAPIView):
@@ -23,13 +32,17 @@ class OrderListCreate(generics.ListAPIView):
 
     @extend_schema(
         request=PlaceOrderIn,
+        parameters=[IDEMPOTENCY_KEY],
         responses={
             201: OrderOut,
-            400: OpenApiResponse(description="invalid input, keyed by the field"),
             402: OpenApiResponse(Rejection, description="payment_declined or payment_timeout"),
-            409: OpenApiResponse(Rejection, description="out_of_stock"),
+            409: OpenApiResponse(Rejection, description="out_of_stock, or idempotency_key_in_use"
+                                 " (the key's first request is still running: retry later)"),
+            422: OpenApiResponse(Rejection, description="idempotency_key_reused: this key was "
+                                 "first sent with another body"),
             503: OpenApiResponse(Rejection, description="inventory or orders database down"),
-            504: OpenApiResponse(Rejection, description="the inventory did not answer in time"),
+            504: OpenApiResponse(Rejection, description="the inventory did not answer in time, "
+                                 "or deadline_exceeded: nothing was kept, retry with the same key"),
         },
     )
     def post(self, request):

@@ -28,6 +28,9 @@ class OrderOut(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = ["id", "status", "reason", "total_cents", "lines", "created_at"]
+        # created_at has a default (copied orders keep their date), not auto_now_add: without
+        # this, the schema would offer it as writable.
+        read_only_fields = fields
 
 
 class Rejection(serializers.Serializer):

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "orders_service.middleware.served_by",
+    "orders_service.api_contract.json_errors_under_api",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
@@ -97,9 +98,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.customers.MonolithTokenAuthentication"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "orders_service.api_contract.StrictPageNumberPagination",
     "PAGE_SIZE": 10,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON in, JSON out: the schema must not offer form bodies the API cannot read.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "orders_service.api_schema.ContractAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
 
@@ -108,6 +111,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The contract every stage keeps (docs/api-contract.md).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: a request's fields then carry what
+    # the API enforces on input (minLength 1 for a required string, no read-only fields).
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 LOGGING = {

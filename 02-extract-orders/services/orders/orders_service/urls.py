@@ -2,7 +2,7 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from orders_service import health
+from orders_service import health, token_scheme  # noqa: F401 (registers the scheme)
 
 urlpatterns = [
     # Exactly the paths the monolith had: the facade sends /api/v1/orders here.
