@@ -1,9 +1,11 @@
 """The inventory's reserve call over gRPC vs the same call as DRF JSON over HTTP, in one run.
 
 Both doors are stage 02's monolith, on one database: `Inventory/Reserve` on its gRPC server and
-`POST /api/v1/reservations/` on waitress, same service function behind both. Each measured call
-reserves one unit under a new id (a real write); its release follows, unmeasured. Rows are
-interleaved per round so the machine's noise hits both alike; the result is a ratio.
+`POST /api/v1/reservations/` on waitress, same service function behind both (that JSON door is
+not on the public API: waitress runs with the benchmark's settings, shop/settings_bench.py).
+Each measured call reserves one unit under a new id (a real write); its release follows,
+unmeasured. Rows are interleaved per round so the machine's noise hits both alike; the goals
+are checked in the same run.
 
 To tell the transport from the work, the same run also times a call that does no work at all:
 the gRPC health check against GET /healthz (a JSON view that touches no database).
@@ -38,7 +40,9 @@ sys.path.insert(0, str(MONOLITH))  # the monolith's generated stubs (shopapi/)
 
 from shopapi.inventory.v1 import inventory_pb2, inventory_pb2_grpc  # noqa: E402
 
-GOALS = {"grpc_p50_ms": 0.5, "speedup_p50": 3.0}
+# From the workshop's issue tracker (issue 10): the gRPC reserve at most 1.5 ms p50, and at least
+# 2.5x faster than the same call as DRF JSON, both measured in the same run.
+GOALS = {"grpc_p50_ms": 1.5, "speedup_p50": 2.5}
 
 
 def free_port() -> int:
@@ -174,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                               str(grpc_port)], cwd=MONOLITH, env=env, stdout=log,
                              stderr=subprocess.STDOUT),
             subprocess.Popen([sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{http_port}",
-                              "--threads=8", "shop.wsgi:application"], cwd=MONOLITH, env=env,
+                              "--threads=8", "shop.wsgi:application"], cwd=MONOLITH,
+                             env={**env, "DJANGO_SETTINGS_MODULE": "shop.settings_bench"},
                              stdout=log, stderr=subprocess.STDOUT),
         ]
         try:
