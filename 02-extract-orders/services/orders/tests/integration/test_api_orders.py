@@ -36,7 +36,7 @@ def test_placing_an_order_answers_201_with_a_final_status_and_location(alice_api
     assert resp["X-Served-By"] == "orders"
     assert monolith.stock()[product["id"]] == before - 2
     reservation = monolith.reservation(Order.objects.get(id=body["id"]).reservation_id)
-    assert reservation[0] == "reserved"
+    assert reservation[0] == "confirmed"
 
 
 def test_history_lists_own_orders_newest_first_and_detail_matches(alice_api, bob_api, product):
