@@ -37,6 +37,12 @@ class IdentityUnavailable(exceptions.APIException):
     default_code = "identity_unavailable"
 
 
+class IdentityTimeout(exceptions.APIException):
+    status_code = 504
+    default_detail = "The shop could not check who you are in time; nothing was done."
+    default_code = "deadline_exceeded"
+
+
 def _cache_key(token: str) -> str:
     # Never the token itself as a key: a cache may be shared, listed or logged.
     return "customer:" + hashlib.sha256(token.encode()).hexdigest()
@@ -56,7 +62,7 @@ def authenticate_token(key: str, deadline: Deadline | None = None) -> Customer |
             return None
         raise IdentityUnavailable() from exc
     except DeadlineExceeded as exc:
-        raise IdentityUnavailable() from exc
+        raise IdentityTimeout() from exc
     customer = Customer(reply.id, reply.username, reply.email, reply.is_staff)
     cache.set(_cache_key(key), customer, settings.CUSTOMER_CACHE_SECONDS)
     return customer
