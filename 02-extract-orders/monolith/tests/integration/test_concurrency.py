@@ -101,5 +101,5 @@ def test_fifty_concurrent_reserves_for_five_units_win_exactly_five(inventory, se
         retried = list(pool.map(reserve, winners * 2))
     assert all(code == "OK" for _, code in retried), retried
     assert Stock.objects.get(product=product).quantity == 0
-    assert Reservation.objects.filter(status="reserved").exclude(
+    assert Reservation.objects.filter(status="pending").exclude(
         reservation_id__startswith="legacy-").count() == UNITS
