@@ -72,14 +72,14 @@ class Grpc:
         self.health = health_pb2_grpc.HealthStub(channel)
 
     def noop(self) -> None:
-        self.health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        self.health.Check(health_pb2.HealthCheckRequest(), timeout=30)
 
     def reserve(self, rid: str) -> None:
         self.stub.Reserve(inventory_pb2.ReserveRequest(
-            reservation_id=rid, lines=[inventory_pb2.Line(product_id=1, quantity=1)]), timeout=5)
+            reservation_id=rid, lines=[inventory_pb2.Line(product_id=1, quantity=1)]), timeout=30)
 
     def release(self, rid: str) -> None:
-        self.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=rid), timeout=5)
+        self.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=rid), timeout=30)
 
 
 class Rest:
@@ -93,7 +93,7 @@ class Rest:
     @property
     def client(self) -> httpx.Client:
         if not hasattr(self.local, "client"):
-            self.local.client = httpx.Client(headers=self.headers, timeout=5)
+            self.local.client = httpx.Client(headers=self.headers, timeout=30)
         return self.local.client
 
     def noop(self) -> None:

@@ -29,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_grpc_serving(target: str, proc: subprocess.Popen, log: Path, timeout=30) -> None:
+def wait_grpc_serving(target: str, proc: subprocess.Popen, log: Path, timeout=120) -> None:
     """Until the server's standard health check says SERVING; fail with its log otherwise."""
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(target) as channel:
