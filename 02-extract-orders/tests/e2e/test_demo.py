@@ -62,7 +62,7 @@ def browser_as(run, username="alice", password="wonderland"):
 
 
 def api_token(run, username="alice", password="wonderland") -> str:
-    resp = httpx.post(f"{run.front_door_url}/api/v1/auth/token/",
+    resp = httpx.post(f"{run.front_door_url}/api/v1/auth/token/", timeout=60,
                       json={"username": username, "password": password})
     return resp.json()["token"]
 
