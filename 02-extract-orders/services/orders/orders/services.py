@@ -66,6 +66,7 @@ def place_order(customer, lines: list[Line], card_number: str, deadline: Deadlin
     for line in lines:  # the same product twice becomes one line
         wanted[line.product_id] += line.quantity
     reservation_id = uuid.uuid4().hex
+    deadline.check()  # no time for a reserve and its undo: nothing sent, nothing to release
     try:
         reserved = inventory.reserve(reservation_id, dict(sorted(wanted.items())), deadline)
     except (inventory.InventoryUnavailable, DeadlineExceeded):

@@ -33,13 +33,16 @@ class Customer:
 
 class IdentityUnavailable(exceptions.APIException):
     status_code = 503
-    default_detail = "The shop cannot check who you are right now; please retry."
+    # The contract's error shape for a gateway error: a machine code and a human sentence.
+    default_detail = {"code": "identity_unavailable",
+                      "detail": "The shop cannot check who you are right now; please retry."}
     default_code = "identity_unavailable"
 
 
 class IdentityTimeout(exceptions.APIException):
     status_code = 504
-    default_detail = "The shop could not check who you are in time; nothing was done."
+    default_detail = {"code": "deadline_exceeded",
+                      "detail": "The shop could not check who you are in time; nothing was done."}
     default_code = "deadline_exceeded"
 
 
