@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             base = f"http://127.0.0.1:{http_port}"
             wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, "waitress")
             token = httpx.post(f"{base}/api/v1/auth/token/",
-                               json={"username": "admin", "password": "workshop-admin"}
-                               ).json()["token"]
+                               json={"username": "admin", "password": "workshop-admin"},
+                               timeout=60).json()["token"]
             doors = [Grpc(grpc_port), Rest(http_port, token)]
             wait_until(lambda: doors[0].noop() is None, "gRPC server")  # its health check
             for door in doors:  # warm both: connections, Django's first-request costs
