@@ -1,9 +1,11 @@
 """The inventory's reserve call over gRPC vs the same call as DRF JSON over HTTP, in one run.
 
 Both doors are stage 02's monolith, on one database: `Inventory/Reserve` on its gRPC server and
-`POST /api/v1/reservations/` on waitress, same service function behind both. Each measured call
-reserves one unit under a new id (a real write); its release follows, unmeasured. Rows are
-interleaved per round so the machine's noise hits both alike; the result is a ratio.
+`POST /api/v1/reservations/` on waitress, same service function behind both (that JSON door is
+not on the public API: waitress runs with the benchmark's settings, shop/settings_bench.py).
+Each measured call reserves one unit under a new id (a real write); its release follows,
+unmeasured. Rows are interleaved per round so the machine's noise hits both alike; the goals
+are checked in the same run.
 
 To tell the transport from the work, the same run also times a call that does no work at all:
 the gRPC health check against GET /healthz (a JSON view that touches no database).
@@ -38,7 +40,9 @@ sys.path.insert(0, str(MONOLITH))  # the monolith's generated stubs (shopapi/)
 
 from shopapi.inventory.v1 import inventory_pb2, inventory_pb2_grpc  # noqa: E402
 
-GOALS = {"grpc_p50_ms": 0.5, "speedup_p50": 3.0}
+# From the workshop's issue tracker (issue 10): the gRPC reserve at most 1.5 ms p50, and at least
+# 2.5x faster than the same call as DRF JSON, both measured in the same run.
+GOALS = {"grpc_p50_ms": 1.5, "speedup_p50": 2.5}
 
 
 def free_port() -> int:
@@ -47,7 +51,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(check, what: str, timeout: float = 30) -> None:
+def wait_until(check, what: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -68,14 +72,14 @@ class Grpc:
         self.health = health_pb2_grpc.HealthStub(channel)
 
     def noop(self) -> None:
-        self.health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        self.health.Check(health_pb2.HealthCheckRequest(), timeout=30)
 
     def reserve(self, rid: str) -> None:
         self.stub.Reserve(inventory_pb2.ReserveRequest(
-            reservation_id=rid, lines=[inventory_pb2.Line(product_id=1, quantity=1)]), timeout=5)
+            reservation_id=rid, lines=[inventory_pb2.Line(product_id=1, quantity=1)]), timeout=30)
 
     def release(self, rid: str) -> None:
-        self.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=rid), timeout=5)
+        self.stub.Release(inventory_pb2.ReleaseRequest(reservation_id=rid), timeout=30)
 
 
 class Rest:
@@ -89,7 +93,7 @@ class Rest:
     @property
     def client(self) -> httpx.Client:
         if not hasattr(self.local, "client"):
-            self.local.client = httpx.Client(headers=self.headers, timeout=5)
+            self.local.client = httpx.Client(headers=self.headers, timeout=30)
         return self.local.client
 
     def noop(self) -> None:
@@ -174,15 +178,16 @@ def main(argv: list[str] | None = None) -> int:
                               str(grpc_port)], cwd=MONOLITH, env=env, stdout=log,
                              stderr=subprocess.STDOUT),
             subprocess.Popen([sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{http_port}",
-                              "--threads=8", "shop.wsgi:application"], cwd=MONOLITH, env=env,
+                              "--threads=8", "shop.wsgi:application"], cwd=MONOLITH,
+                             env={**env, "DJANGO_SETTINGS_MODULE": "shop.settings_bench"},
                              stdout=log, stderr=subprocess.STDOUT),
         ]
         try:
             base = f"http://127.0.0.1:{http_port}"
             wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, "waitress")
             token = httpx.post(f"{base}/api/v1/auth/token/",
-                               json={"username": "admin", "password": "workshop-admin"}
-                               ).json()["token"]
+                               json={"username": "admin", "password": "workshop-admin"},
+                               timeout=60).json()["token"]
             doors = [Grpc(grpc_port), Rest(http_port, token)]
             wait_until(lambda: doors[0].noop() is None, "gRPC server")  # its health check
             for door in doors:  # warm both: connections, Django's first-request costs

@@ -1,38 +1,36 @@
 """gRPC servicers: translate between protobuf messages and the contexts' service functions.
 
-No business rule lives here, exactly like a DRF view: the same `inventory.services.reserve`
-answers the gRPC call and its JSON twin. Errors become status codes the caller can act on.
+No business rule lives here, exactly like a DRF view: `inventory.services` answers the gRPC
+calls (and their JSON twin in bench_api.py). Errors become status codes the caller can act on,
+and the caller's deadline goes with every call: past it, nothing is committed.
 """
 
-import functools
+import time
 
 import grpc
-from django.db import close_old_connections
 from rest_framework.authtoken.models import Token
 
 from inventory import services as inventory
+from rpc.server import django_call
 from shopapi.customers.v1 import customers_pb2, customers_pb2_grpc
 from shopapi.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-
-
-def django_call(method):
-    """Each RPC runs on a pool thread: give it a usable database connection, and hand it back."""
-
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        close_old_connections()
-        try:
-            return method(self, request, context)
-        finally:
-            close_old_connections()
-
-    return wrapper
 
 
 def abort(context, code, message, product_id=None):
     if product_id is not None:  # machine-readable, so the caller can name the failing line
         context.set_trailing_metadata((("product-id", str(product_id)),))
     context.abort(code, message)
+
+
+def deadline_of(context) -> float | None:
+    """The caller's deadline on our clock (time.monotonic()), or None if it set none."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return None
+    if remaining <= 0:
+        # Nobody waits for the answer any more: do not touch stock for a caller who left.
+        abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before we began")
+    return time.monotonic() + remaining
 
 
 class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
@@ -46,12 +44,11 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
             if line.quantity < 1:
                 abort(context, grpc.StatusCode.INVALID_ARGUMENT,
                       f"quantity must be at least 1 (product {line.product_id})", line.product_id)
-        if context.time_remaining() is not None and context.time_remaining() <= 0:
-            # Nobody waits for the answer any more: do not take stock for a caller who left.
-            abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed before reserving")
         try:
             reservation = inventory.reserve(
-                request.reservation_id, [(line.product_id, line.quantity) for line in request.lines]
+                request.reservation_id,
+                [(line.product_id, line.quantity) for line in request.lines],
+                hold_seconds=request.hold_seconds, deadline=deadline_of(context),
             )
         except inventory.UnknownProduct as exc:
             abort(context, grpc.StatusCode.NOT_FOUND, str(exc), exc.product_id)
@@ -59,10 +56,26 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
             abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc), exc.product_id)
         except inventory.ReservationReleased as exc:
             abort(context, grpc.StatusCode.ABORTED, str(exc))
+        except inventory.DeadlineExceeded as exc:
+            abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
         return inventory_pb2.Reservation(
             reservation_id=reservation.reservation_id,
             lines=[inventory_pb2.ReservedLine(**line) for line in reservation.lines],
         )
+
+    @django_call
+    def Confirm(self, request, context):
+        if not request.reservation_id:
+            abort(context, grpc.StatusCode.INVALID_ARGUMENT, "reservation_id is required")
+        try:
+            inventory.confirm(request.reservation_id, deadline=deadline_of(context))
+        except inventory.UnknownReservation as exc:
+            abort(context, grpc.StatusCode.NOT_FOUND, str(exc))
+        except inventory.ReservationReleased as exc:
+            abort(context, grpc.StatusCode.ABORTED, str(exc))
+        except inventory.DeadlineExceeded as exc:
+            abort(context, grpc.StatusCode.DEADLINE_EXCEEDED, str(exc))
+        return inventory_pb2.ConfirmResponse()
 
     @django_call
     def Release(self, request, context):

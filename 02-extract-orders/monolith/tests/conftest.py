@@ -16,6 +16,12 @@ DECLINED_CARD = "4000000000000002"
 TIMEOUT_CARD = "4000000000000119"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-pact", action="store_true",
+                     help="accept what the contract tests write as the committed pact "
+                          "(../pacts/storefront-orders.json)")
+
+
 @pytest.fixture(autouse=True)
 def _fast_payment_timeout(settings, tmp_path):
     settings.PAYMENT_TIMEOUT_SECONDS = 0.05

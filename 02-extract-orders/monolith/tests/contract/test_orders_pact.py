@@ -1,12 +1,20 @@
 """The storefront's expectations of the orders API, written down as a pact (consumer side).
 
 Each test runs the real OrdersClient against pact's mock server, which answers only what the
-interaction declares and fails the test if the client asks anything else. The pact file lands in
-../pacts/, committed; the orders service verifies it against its running server
-(services/orders/tests/contract/). Matchers say what the storefront relies on (types and the
-fields it reads), not exact values: the provider may return any id, any name.
+interaction declares and fails the test if the client asks anything else. The pact is written to
+a temporary folder and compared with the committed one, ../pacts/storefront-orders.json, which
+the orders service verifies against its running server (services/orders/tests/contract/): a
+change to what the storefront expects fails here until the committed pact is updated on purpose,
+and running a few tests with `-k` can never shrink the contract. To accept a change:
+
+    python -m pytest tests/contract --update-pact      (in 02-extract-orders/monolith)
+
+Matchers say what the storefront relies on (types and the fields it reads), not exact values:
+the provider may return any id, any name.
 """
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +22,7 @@ from pact import Pact, match
 
 from storefront.clients import orders_http
 
-PACTS = Path(__file__).resolve().parents[3] / "pacts"
+COMMITTED = Path(__file__).resolve().parents[3] / "pacts" / "storefront-orders.json"
 TOKEN = "pact-alice-token"
 AUTH = {"Authorization": f"Token {TOKEN}"}
 GOOD_CARD = "4242424242424242"
@@ -42,20 +50,49 @@ def order(status: str, order_id: int = 1):
 
 
 @pytest.fixture(scope="module")
-def pact_file():
-    """Written fresh on every run: one interaction per test, merged into one file."""
-    path = PACTS / "storefront-orders.json"
-    path.unlink(missing_ok=True)
-    PACTS.mkdir(exist_ok=True)
-    return path
+def written(tmp_path_factory, request):
+    """Where this run writes its pact; when the module ends, it is checked against the committed
+    one (or replaces it, with --update-pact)."""
+    out = tmp_path_factory.mktemp("pacts")
+    yield out
+    if not (out / COMMITTED.name).exists():
+        return  # no test got as far as writing: their own failures say why
+    fresh = json.loads((out / COMMITTED.name).read_text())
+    ran = len([item for item in request.session.items if item.module is request.module])
+    whole = ran == len(fresh["interactions"]) == len(TESTS)
+    if request.config.getoption("--update-pact"):
+        assert whole, "run the whole module (no -k) to update the pact"
+        shutil.copyfile(out / COMMITTED.name, COMMITTED)  # byte for byte, as pact wrote it
+        return
+    problems = drift(fresh, json.loads(COMMITTED.read_text()), whole)
+    assert not problems, (
+        f"the storefront's pact changed: {'; '.join(problems)}. If that is meant, run "
+        "`python -m pytest tests/contract --update-pact` in 02-extract-orders/monolith and "
+        "commit pacts/storefront-orders.json (then verify the orders service against it)."
+    )
+
+
+def drift(fresh: dict, committed: dict, whole: bool) -> list[str]:
+    """Interactions written now that differ from (or are missing in) the committed pact; with the
+    whole module run, also committed interactions that no test writes any more."""
+    by_name = {i["description"]: i for i in committed["interactions"]}
+    problems = [f"{i['description']!r} differs" if i["description"] in by_name
+                else f"{i['description']!r} is new"
+                for i in fresh["interactions"] if by_name.get(i["description"]) != i]
+    if whole:
+        written = {i["description"] for i in fresh["interactions"]}
+        problems += [f"{name!r} is no longer written" for name in by_name if name not in written]
+        if fresh["metadata"] != committed["metadata"]:
+            problems.append("the pact's metadata (pact versions) differs")
+    return problems
 
 
 @pytest.fixture
-def pact(pact_file):
+def pact(written):
     # One Pact per test: a served pact takes no more interactions.
     pact = Pact("storefront", "orders").with_specification("V4")
     yield pact
-    pact.write_file(PACTS, overwrite=False)
+    pact.write_file(written, overwrite=False)
 
 
 def client(srv) -> orders_http.OrdersClient:
@@ -132,3 +169,6 @@ def test_cancelling_someone_elses_or_no_order(pact):
                     content_type="application/json"))
     with pact.serve(addr="127.0.0.1") as srv, pytest.raises(orders_http.NotFound):
         client(srv).cancel_order(999)
+
+
+TESTS = [name for name in dir() if name.startswith("test_")]

@@ -6,6 +6,7 @@ the answer is never a server error, and stock only moves when an order was creat
 
 import json
 
+import pytest
 from django.contrib.auth import get_user_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,6 +53,7 @@ def _stock():
     return dict(Stock.objects.values_list("product_id", "quantity"))
 
 
+@pytest.mark.urls("shop.urls_bench")  # the benchmark's door: not on the public API
 @SETTINGS
 @given(body=json_values | order_payload)
 def test_reserving_stock_never_answers_5xx_and_moves_stock_only_on_201(seeded, body):

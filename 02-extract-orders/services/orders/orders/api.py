@@ -5,7 +5,9 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders import services
+from orders import idempotency, services
+from orders.deadline import HEADER as BUDGET_HEADER
+from orders.deadline import DeadlineExceeded
 from orders.serializers import OrderOut, PlaceOrderIn, Rejection
 
 
@@ -32,7 +34,11 @@ class OrderListCreate(generics.ListAPIView):
 
     @extend_schema(
         request=PlaceOrderIn,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[
+            IDEMPOTENCY_KEY,
+            OpenApiParameter(BUDGET_HEADER, int, OpenApiParameter.HEADER, description=(
+                "Optional: the most milliseconds the caller will wait (the front door sets it)")),
+        ],
         responses={
             201: OrderOut,
             402: OpenApiResponse(Rejection, description="payment_declined or payment_timeout"),
@@ -46,11 +52,25 @@ class OrderListCreate(generics.ListAPIView):
         },
     )
     def post(self, request):
+        key = idempotency.key_of(request)  # 400 {"Idempotency-Key": [...]} when malformed
         data = PlaceOrderIn(data=request.data)
-        data.is_valid(raise_exception=True)
-        lines = [services.Line(**line) for line in data.validated_data["lines"]]
+        data.is_valid(raise_exception=True)  # a 400 is never recorded: nothing happened
+        claim = None
+        if key is not None:
+            claim = idempotency.claim(request.user.id, key, request.data, request.deadline)
+            if not isinstance(claim, idempotency.Claim):
+                return claim  # the first answer again, or 409 (in flight), or 422 (reused)
+        response = self.place(request, data.validated_data, claim)
+        if claim is not None:
+            claim.settle(response)
+        return response
+
+    def place(self, request, data, claim) -> Response:
+        lines = [services.Line(**line) for line in data["lines"]]
         try:
-            order = services.place_order(request.user, lines, data.validated_data["card_number"])
+            order = services.place_order(request.user, lines, data["card_number"],
+                                         deadline=request.deadline,
+                                         record=claim.record_order if claim else None)
         except services.UnknownProduct as exc:
             return Response({"lines": [{"product_id": [str(exc)]}]}, status=400)
         except services.OutOfStock as exc:
@@ -60,9 +80,15 @@ class OrderListCreate(generics.ListAPIView):
         except services.InventoryUnavailable as exc:  # timeout included: nothing is kept
             return rejection(504 if exc.code == "inventory_timeout" else 503, exc.code,
                              "The inventory did not answer; nothing was ordered or charged.")
+        except DeadlineExceeded as exc:
+            return rejection(504, exc.code, "The order could not be completed in time; nothing "
+                             "was ordered or charged. Retrying is safe.")
         except services.OrdersUnavailable as exc:
-            return rejection(503, exc.code, "Orders are unavailable; nothing was ordered, "
-                             "the card was refunded.")
+            return rejection(503, exc.code, "Your order is recorded but not confirmed yet: "
+                             "retry with the same Idempotency-Key to see it." if exc.kept else
+                             "Orders are unavailable; nothing was ordered, the card was refunded.")
+        except idempotency.ClaimLost:
+            return idempotency.in_use()
         body = OrderOut(order).data
         return Response(
             body,
@@ -89,7 +115,7 @@ class OrderCancel(APIView):
         if not services.orders_of(request.user.id).filter(pk=pk).exists():
             return Response({"detail": "No Order matches the given query."}, status=404)
         try:
-            order = services.cancel_order(request.user, pk)
+            order = services.cancel_order(request.user, pk, request.deadline)
         except services.NotCancellable as exc:
             return rejection(409, "not_cancellable", str(exc))
         return Response(OrderOut(order).data)

@@ -3,6 +3,8 @@
 DATABASE_URL           this service's own database (default: var/orders.sqlite3; PostgreSQL in CI)
 MONOLITH_DATABASE_URL  read once, by `copy_orders_from_monolith` (default: the monolith's file)
 MONOLITH_GRPC          the monolith's gRPC address: inventory and customers (127.0.0.1:50051)
+REQUEST_BUDGET_MS      a request's deadline budget when the caller sends none, and the most it
+                       may ask for (X-Request-Budget-Ms; docs/api-contract.md)
 DJANGO_DEBUG           "1" only in `workshop up`; off everywhere else
 DJANGO_SECRET_KEY      required when DEBUG is off; never committed
 """
@@ -36,7 +38,7 @@ ALLOWED_HOSTS = os.environ.get(
 
 INSTALLED_APPS = [
     # No users, sessions or admin here: customers belong to the monolith, which vouches for a
-    # token over gRPC (orders/customers.py). This service stores a customer's id, nothing more.
+    # token over gRPC (orders/clients/customers.py). This service stores a customer's id only.
     "django.contrib.contenttypes",
     "rest_framework",
     "drf_spectacular",
@@ -49,6 +51,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "orders_service.middleware.served_by",
     "orders_service.api_contract.json_errors_under_api",
+    "orders_service.middleware.deadline",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
@@ -69,7 +72,12 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several threads (and, from stage 01 on, processes) write this file. IMMEDIATE takes the
     # write lock when a transaction starts, so writers queue (up to `timeout` s) instead of
     # failing with "database is locked" halfway through; PostgreSQL needs none of this.
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # WAL with synchronous=NORMAL: a commit appends to the log instead of syncing the disk, and
+    # readers never wait for a writer. A commit survives a crash of the process.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE", "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -84,18 +92,39 @@ DEFAULT_FROM_EMAIL = "shop@workshop.example"
 # The fake provider "times out" by not answering within this many seconds.
 PAYMENT_TIMEOUT_SECONDS = float(os.environ.get("PAYMENT_TIMEOUT_SECONDS", "1.0"))
 
-# The monolith over gRPC. Every call has a deadline: a slow inventory costs an order a bounded
-# wait, then a clear 504, never a hung worker. Releases retry (they are idempotent).
+# Every request has a deadline (orders/deadline.py): the caller's X-Request-Budget-Ms, at most
+# REQUEST_BUDGET_MS (also the budget of a caller that sends none). Each step gets its own
+# timeout within it, and COMPENSATION_MS is kept back so that undoing (release the units,
+# refund the card) still fits before the deadline. Past it nothing new is committed.
+REQUEST_BUDGET_MS = int(os.environ.get("REQUEST_BUDGET_MS", "8000"))
+COMPENSATION_MS = int(os.environ.get("COMPENSATION_MS", "1000"))
+
+# The monolith over gRPC. Each call waits at most INVENTORY_DEADLINE_SECONDS (and never past the
+# request's deadline); a call that finds the monolith unavailable is retried by gRPC itself, up
+# to GRPC_ATTEMPTS tries in all (every call to it is idempotent: clients/channels.py).
 MONOLITH_GRPC = os.environ.get("MONOLITH_GRPC", "127.0.0.1:50051")
 INVENTORY_DEADLINE_SECONDS = float(os.environ.get("INVENTORY_DEADLINE_SECONDS", "2.0"))
-RELEASE_ATTEMPTS = int(os.environ.get("RELEASE_ATTEMPTS", "3"))
-# How long a token's owner is remembered: the price of not asking the monolith every request
-# is that a revoked token keeps working for up to this long.
+GRPC_ATTEMPTS = int(os.environ.get("GRPC_ATTEMPTS", "3"))
+# A reservation stays pending (its units held) this long unless the order confirms it; the
+# inventory then gives it back. It must outlast a request's budget plus the sweeper's delay.
+RESERVATION_HOLD_SECONDS = float(os.environ.get("RESERVATION_HOLD_SECONDS", "60"))
+# The sweeper (`manage.py sweep`, a process of the stage) runs every SWEEP_SECONDS: it delivers
+# stranded releases, and settles orders left PENDING by a crash once their request's deadline
+# has surely passed (REQUEST_BUDGET_MS + SETTLE_MARGIN_SECONDS after they were recorded).
+SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "1.0"))
+SETTLE_MARGIN_SECONDS = float(os.environ.get("SETTLE_MARGIN_SECONDS", "2.0"))
+# Idempotency keys are kept this long (the contract promises at least 24 h).
+IDEMPOTENCY_KEY_HOURS = float(os.environ.get("IDEMPOTENCY_KEY_HOURS", "48"))
+
+# How long a token's owner is remembered (Django's cache): the price of not asking the monolith
+# every request is that a revoked token keeps working for up to this long.
 CUSTOMER_CACHE_SECONDS = float(os.environ.get("CUSTOMER_CACHE_SECONDS", "30"))
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                      "LOCATION": "orders-service"}}
 
 REST_FRAMEWORK = {
     # Its WWW-Authenticate header is what makes DRF answer 401 rather than 403.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.customers.MonolithTokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.clients.customers.MonolithTokenAuthentication"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "orders_service.api_contract.StrictPageNumberPagination",

@@ -2,7 +2,8 @@
 
     4242424242424242  always succeeds (so does any other well-formed number)
     4000000000000002  always declines
-    4000000000000119  never answers in time: we wait PAYMENT_TIMEOUT_SECONDS, then give up
+    4000000000000119  never answers in time: we wait PAYMENT_TIMEOUT_SECONDS (or less, when the
+                      request's deadline is nearer), then give up
 
 It sleeps for real on the timeout card so that the cost of a slow dependency is felt, not faked.
 """
@@ -28,15 +29,15 @@ class PaymentTimeout(PaymentFailed):
     code = "payment_timeout"
 
 
-def charge(card_number: str, amount_cents: int) -> str:
-    """Charge the card; returns the provider's charge reference."""
+def charge(card_number: str, amount_cents: int, timeout: float | None = None) -> str:
+    """Charge the card, waiting at most `timeout` s (default PAYMENT_TIMEOUT_SECONDS); returns
+    the provider's charge reference."""
+    timeout = settings.PAYMENT_TIMEOUT_SECONDS if timeout is None else timeout
     if card_number == DECLINE_CARD:
         raise PaymentDeclined("the card was declined")
     if card_number == TIMEOUT_CARD:
-        time.sleep(settings.PAYMENT_TIMEOUT_SECONDS)
-        raise PaymentTimeout(
-            f"the payment provider did not answer within {settings.PAYMENT_TIMEOUT_SECONDS} s"
-        )
+        time.sleep(timeout)
+        raise PaymentTimeout(f"the payment provider did not answer within {timeout:g} s")
     return f"ch_{uuid.uuid4().hex[:16]}"
 
 

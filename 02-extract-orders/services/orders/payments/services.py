@@ -4,8 +4,8 @@ from payments.models import Payment
 PaymentFailed = provider.PaymentFailed
 
 
-def charge(card_number: str, amount_cents: int) -> str:
-    return provider.charge(card_number, amount_cents)
+def charge(card_number: str, amount_cents: int, timeout: float | None = None) -> str:
+    return provider.charge(card_number, amount_cents, timeout)
 
 
 def record_charge(order, charge_ref: str, card_number: str) -> Payment:

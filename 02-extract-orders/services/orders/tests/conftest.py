@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from orders import customers
+from orders.clients import customers
 
 from .monolith import Monolith
 
@@ -28,6 +28,8 @@ def _settings(settings, monolith):
     settings.PAYMENT_TIMEOUT_SECONDS = 0.05
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MONOLITH_GRPC = monolith.target
+    customers.forget_all()
+    yield
     customers.forget_all()
 
 

@@ -29,7 +29,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_grpc_serving(target: str, proc: subprocess.Popen, log: Path, timeout=30) -> None:
+def wait_grpc_serving(target: str, proc: subprocess.Popen, log: Path, timeout=120) -> None:
     """Until the server's standard health check says SERVING; fail with its log otherwise."""
     deadline = time.monotonic() + timeout
     with grpc.insecure_channel(target) as channel:
@@ -126,10 +126,16 @@ class Monolith:
                         reservation_id)
         return rows[0] if rows else None
 
+    def expire(self, reservation_id: str) -> None:
+        """As if its hold had run out: the monolith's sweeper gives it back within a second."""
+        self.sql("UPDATE inventory_reservation SET expires_at = datetime('now', '-1 minute') "
+                 "WHERE reservation_id = ?", reservation_id)
+
     @contextlib.contextmanager
     def write_locked(self):
-        """Hold the database's write lock: every writer in the monolith waits behind it."""
-        db = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+        """Hold the database's write lock: every writer in the monolith waits behind it. Returns
+        once the lock is held, and keeps it until the block ends."""
+        db = sqlite3.connect(self.db, timeout=30, isolation_level=None)
         try:
             db.execute("BEGIN IMMEDIATE")
             yield

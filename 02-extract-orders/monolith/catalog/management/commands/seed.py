@@ -109,5 +109,5 @@ class Command(BaseCommand):
             held = status == "confirmed"
             Reservation.objects.create(
                 reservation_id=f"legacy-order-{order.id}",
-                status="reserved" if held else "released", lines=lines if held else [],
+                status="confirmed" if held else "released", lines=lines if held else [],
             )

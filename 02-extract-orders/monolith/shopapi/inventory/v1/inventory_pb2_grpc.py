@@ -45,6 +45,11 @@ class InventoryStub:
                 request_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseRequest.SerializeToString,
                 response_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseResponse.FromString,
                 _registered_method=True)
+        self.Confirm = channel.unary_unary(
+                '/shopapi.inventory.v1.Inventory/Confirm',
+                request_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmRequest.SerializeToString,
+                response_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServicer:
@@ -66,6 +71,14 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Confirm(self, request, context):
+        """Keeps a pending reservation's units until they are released. Confirming twice is not an
+        error. Errors: NOT_FOUND (never reserved), ABORTED (released, by the caller or on expiry).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.Release,
                     request_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseRequest.FromString,
                     response_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseResponse.SerializeToString,
+            ),
+            'Confirm': grpc.unary_unary_rpc_method_handler(
+                    servicer.Confirm,
+                    request_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmRequest.FromString,
+                    response_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class Inventory:
             '/shopapi.inventory.v1.Inventory/Release',
             shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseRequest.SerializeToString,
             shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ReleaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Confirm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shopapi.inventory.v1.Inventory/Confirm',
+            shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmRequest.SerializeToString,
+            shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmResponse.FromString,
             options,
             channel_credentials,
             insecure,

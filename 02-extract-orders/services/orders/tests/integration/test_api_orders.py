@@ -36,7 +36,7 @@ def test_placing_an_order_answers_201_with_a_final_status_and_location(alice_api
     assert resp["X-Served-By"] == "orders"
     assert monolith.stock()[product["id"]] == before - 2
     reservation = monolith.reservation(Order.objects.get(id=body["id"]).reservation_id)
-    assert reservation[0] == "reserved"
+    assert reservation[0] == "confirmed"
 
 
 def test_history_lists_own_orders_newest_first_and_detail_matches(alice_api, bob_api, product):
@@ -114,6 +114,13 @@ def test_with_the_monolith_down_a_token_cannot_be_checked_so_503_not_500(api, se
     api.credentials(HTTP_AUTHORIZATION=f"Token {monolith.token_for('bob')}")
     resp = api.get(URL)
     assert resp.status_code == 503 and "retry" in resp.json()["detail"]
+    assert resp.json()["code"] == "identity_unavailable"
+
+
+def test_a_budget_spent_before_the_token_is_checked_is_504_deadline_exceeded(api, monolith):
+    api.credentials(HTTP_AUTHORIZATION=f"Token {monolith.token_for('bob')}")
+    resp = api.get(URL, headers={"X-Request-Budget-Ms": "0"})
+    assert resp.status_code == 504 and resp.json()["code"] == "deadline_exceeded"
 
 
 def _post_raw(client, body: str):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from orders import rpc
-from orders_service.grpc_server import serve
+from orders.rpc import servicers
+from orders.rpc.server import serve
 
 
 class Command(BaseCommand):
@@ -12,4 +12,4 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=50052)
 
     def handle(self, *args, host, port, **options):
-        serve(rpc.register, host, port)
+        serve(servicers.register, host, port)

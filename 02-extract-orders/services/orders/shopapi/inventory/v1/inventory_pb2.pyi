@@ -16,12 +16,14 @@ class Line(_message.Message):
     def __init__(self, product_id: _Optional[int] = ..., quantity: _Optional[int] = ...) -> None: ...
 
 class ReserveRequest(_message.Message):
-    __slots__ = ("reservation_id", "lines")
+    __slots__ = ("reservation_id", "lines", "hold_seconds")
     RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
+    HOLD_SECONDS_FIELD_NUMBER: _ClassVar[int]
     reservation_id: str
     lines: _containers.RepeatedCompositeFieldContainer[Line]
-    def __init__(self, reservation_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[Line, _Mapping]]] = ...) -> None: ...
+    hold_seconds: int
+    def __init__(self, reservation_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[Line, _Mapping]]] = ..., hold_seconds: _Optional[int] = ...) -> None: ...
 
 class ReservedLine(_message.Message):
     __slots__ = ("product_id", "product_name", "unit_price_cents", "quantity")
@@ -54,3 +56,13 @@ class ReleaseResponse(_message.Message):
     RELEASED_FIELD_NUMBER: _ClassVar[int]
     released: bool
     def __init__(self, released: _Optional[bool] = ...) -> None: ...
+
+class ConfirmRequest(_message.Message):
+    __slots__ = ("reservation_id",)
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    reservation_id: str
+    def __init__(self, reservation_id: _Optional[str] = ...) -> None: ...
+
+class ConfirmResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,28 +1,12 @@
 """The Orders gRPC servicer: a customer's orders, for the monolith's order-history pages."""
 
-import functools
-
 import grpc
-from django.db import close_old_connections
 
 from orders import services
+from orders.rpc.server import django_call
 from shopapi.orders.v1 import orders_pb2, orders_pb2_grpc
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-
-
-def django_call(method):
-    """Each RPC runs on a pool thread: give it a usable database connection, and hand it back."""
-
-    @functools.wraps(method)
-    def wrapper(self, request, context):
-        close_old_connections()
-        try:
-            return method(self, request, context)
-        finally:
-            close_old_connections()
-
-    return wrapper
 
 
 def to_message(order) -> orders_pb2.Order:
