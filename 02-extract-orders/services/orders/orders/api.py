@@ -6,7 +6,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders import idempotency, services
-from orders.deadline import HEADER as BUDGET_HEADER
 from orders.deadline import DeadlineExceeded
 from orders.serializers import OrderOut, PlaceOrderIn, Rejection
 
@@ -34,11 +33,11 @@ class OrderListCreate(generics.ListAPIView):
 
     @extend_schema(
         request=PlaceOrderIn,
-        parameters=[
-            IDEMPOTENCY_KEY,
-            OpenApiParameter(BUDGET_HEADER, int, OpenApiParameter.HEADER, description=(
-                "Optional: the most milliseconds the caller will wait (the front door sets it)")),
-        ],
+        # X-Request-Budget-Ms is left out of the schema, as in stages 00 and 01: it is a hop
+        # header the front door sets (docs/api-contract.md). A client may still send a smaller
+        # one, and a budget too small to finish answers 504, which a schema-driven client
+        # would count as a server fault rather than a choice the caller made.
+        parameters=[IDEMPOTENCY_KEY],
         responses={
             201: OrderOut,
             402: OpenApiResponse(Rejection, description="payment_declined or payment_timeout"),
