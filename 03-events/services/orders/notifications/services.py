@@ -1,0 +1,16 @@
+from django.core.mail import send_mail
+
+
+def send_order_confirmation(order, customer) -> None:
+    """customer: who placed it (the monolith's record, from their token): name and email."""
+    lines = "\n".join(
+        f"  {line.quantity} x {line.product_name} @ {line.unit_price_cents / 100:.2f}"
+        for line in order.lines.all()
+    )
+    send_mail(
+        subject=f"Your order #{order.id} is confirmed",
+        message=f"Thank you, {customer.username}!\n\n{lines}\n\n"
+        f"Total: {order.total_cents / 100:.2f}\n",
+        from_email=None,
+        recipient_list=[customer.email or f"{customer.username}@example.com"],
+    )
