@@ -90,6 +90,15 @@ def _check(deadline: float | None) -> None:
         raise DeadlineExceeded("the caller's deadline passed; nothing was changed")
 
 
+def describe(product_ids) -> dict[int, tuple[str, int]]:
+    """(name, price in cents) of each product, or UnknownProduct for the first unknown one."""
+    products = catalog.names_and_prices(product_ids)
+    for product_id in sorted(set(product_ids)):
+        if product_id not in products:
+            raise UnknownProduct(product_id)
+    return products
+
+
 def reserve(reservation_id: str, lines: list[tuple[int, int]], hold_seconds: float = 0,
             deadline: float | None = None) -> Reservation:
     """Reserve every (product_id, quantity) line or none, once per reservation id, PENDING for

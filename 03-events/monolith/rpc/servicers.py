@@ -64,6 +64,16 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServicer):
         )
 
     @django_call
+    def Describe(self, request, context):
+        try:
+            products = inventory.describe(list(request.product_ids))
+        except inventory.UnknownProduct as exc:
+            abort(context, grpc.StatusCode.NOT_FOUND, str(exc), exc.product_id)
+        return inventory_pb2.DescribeResponse(lines=[
+            inventory_pb2.ReservedLine(product_id=pid, product_name=name, unit_price_cents=price)
+            for pid, (name, price) in sorted(products.items())])
+
+    @django_call
     def Confirm(self, request, context):
         if not request.reservation_id:
             abort(context, grpc.StatusCode.INVALID_ARGUMENT, "reservation_id is required")

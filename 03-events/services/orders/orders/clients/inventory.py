@@ -74,6 +74,20 @@ def _timeout(deadline: Deadline | None) -> float:
     return step if deadline is None else deadline.timeout(step)
 
 
+def describe(product_ids, timeout: float | None = None) -> dict[int, tuple[str, int]]:
+    """(name, price in cents) per product id; UnknownProduct for an unknown one. Reserves nothing:
+    the order is accepted first, its stock reserved later by the saga."""
+    try:
+        reply = channels.inventory().Describe(
+            inventory_pb2.DescribeRequest(product_ids=sorted(set(product_ids))),
+            timeout=timeout or settings.INVENTORY_DEADLINE_SECONDS)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            raise UnknownProduct(_product_id(exc)) from exc
+        raise _unavailable(exc) from exc
+    return {line.product_id: (line.product_name, line.unit_price_cents) for line in reply.lines}
+
+
 def reserve(reservation_id: str, lines: dict[int, int],
             deadline: Deadline | None = None) -> list[ReservedLine]:
     request = inventory_pb2.ReserveRequest(

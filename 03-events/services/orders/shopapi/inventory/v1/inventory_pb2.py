@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$shopapi/inventory/v1/inventory.proto\x12\x14shopapi.inventory.v1\",\n\x04Line\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"i\n\x0eReserveRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12)\n\x05lines\x18\x02 \x03(\x0b\x32\x1a.shopapi.inventory.v1.Line\x12\x14\n\x0chold_seconds\x18\x03 \x01(\r\"d\n\x0cReservedLine\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x14\n\x0cproduct_name\x18\x02 \x01(\t\x12\x18\n\x10unit_price_cents\x18\x03 \x01(\x03\x12\x10\n\x08quantity\x18\x04 \x01(\x05\"X\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x31\n\x05lines\x18\x02 \x03(\x0b\x32\".shopapi.inventory.v1.ReservedLine\"(\n\x0eReleaseRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"(\n\x0e\x43onfirmRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"\x11\n\x0f\x43onfirmResponse2\x8f\x02\n\tInventory\x12R\n\x07Reserve\x12$.shopapi.inventory.v1.ReserveRequest\x1a!.shopapi.inventory.v1.Reservation\x12V\n\x07Release\x12$.shopapi.inventory.v1.ReleaseRequest\x1a%.shopapi.inventory.v1.ReleaseResponse\x12V\n\x07\x43onfirm\x12$.shopapi.inventory.v1.ConfirmRequest\x1a%.shopapi.inventory.v1.ConfirmResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$shopapi/inventory/v1/inventory.proto\x12\x14shopapi.inventory.v1\",\n\x04Line\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x10\n\x08quantity\x18\x02 \x01(\x05\"i\n\x0eReserveRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12)\n\x05lines\x18\x02 \x03(\x0b\x32\x1a.shopapi.inventory.v1.Line\x12\x14\n\x0chold_seconds\x18\x03 \x01(\r\"d\n\x0cReservedLine\x12\x12\n\nproduct_id\x18\x01 \x01(\x03\x12\x14\n\x0cproduct_name\x18\x02 \x01(\t\x12\x18\n\x10unit_price_cents\x18\x03 \x01(\x03\x12\x10\n\x08quantity\x18\x04 \x01(\x05\"X\n\x0bReservation\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12\x31\n\x05lines\x18\x02 \x03(\x0b\x32\".shopapi.inventory.v1.ReservedLine\"(\n\x0eReleaseRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"(\n\x0e\x43onfirmRequest\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\"\x11\n\x0f\x43onfirmResponse\"&\n\x0f\x44\x65scribeRequest\x12\x13\n\x0bproduct_ids\x18\x01 \x03(\x03\"E\n\x10\x44\x65scribeResponse\x12\x31\n\x05lines\x18\x01 \x03(\x0b\x32\".shopapi.inventory.v1.ReservedLine2\xea\x02\n\tInventory\x12R\n\x07Reserve\x12$.shopapi.inventory.v1.ReserveRequest\x1a!.shopapi.inventory.v1.Reservation\x12V\n\x07Release\x12$.shopapi.inventory.v1.ReleaseRequest\x1a%.shopapi.inventory.v1.ReleaseResponse\x12V\n\x07\x43onfirm\x12$.shopapi.inventory.v1.ConfirmRequest\x1a%.shopapi.inventory.v1.ConfirmResponse\x12Y\n\x08\x44\x65scribe\x12%.shopapi.inventory.v1.DescribeRequest\x1a&.shopapi.inventory.v1.DescribeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +48,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONFIRMREQUEST']._serialized_end=526
   _globals['_CONFIRMRESPONSE']._serialized_start=528
   _globals['_CONFIRMRESPONSE']._serialized_end=545
-  _globals['_INVENTORY']._serialized_start=548
-  _globals['_INVENTORY']._serialized_end=819
+  _globals['_DESCRIBEREQUEST']._serialized_start=547
+  _globals['_DESCRIBEREQUEST']._serialized_end=585
+  _globals['_DESCRIBERESPONSE']._serialized_start=587
+  _globals['_DESCRIBERESPONSE']._serialized_end=656
+  _globals['_INVENTORY']._serialized_start=659
+  _globals['_INVENTORY']._serialized_end=1021
 # @@protoc_insertion_point(module_scope)

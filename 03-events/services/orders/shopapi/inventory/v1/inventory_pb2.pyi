@@ -66,3 +66,15 @@ class ConfirmRequest(_message.Message):
 class ConfirmResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class DescribeRequest(_message.Message):
+    __slots__ = ("product_ids",)
+    PRODUCT_IDS_FIELD_NUMBER: _ClassVar[int]
+    product_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, product_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class DescribeResponse(_message.Message):
+    __slots__ = ("lines",)
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    lines: _containers.RepeatedCompositeFieldContainer[ReservedLine]
+    def __init__(self, lines: _Optional[_Iterable[_Union[ReservedLine, _Mapping]]] = ...) -> None: ...

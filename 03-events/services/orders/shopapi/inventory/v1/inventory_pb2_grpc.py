@@ -50,6 +50,11 @@ class InventoryStub:
                 request_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmRequest.SerializeToString,
                 response_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmResponse.FromString,
                 _registered_method=True)
+        self.Describe = channel.unary_unary(
+                '/shopapi.inventory.v1.Inventory/Describe',
+                request_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.DescribeRequest.SerializeToString,
+                response_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.DescribeResponse.FromString,
+                _registered_method=True)
 
 
 class InventoryServicer:
@@ -79,6 +84,16 @@ class InventoryServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Describe(self, request, context):
+        """Names and prices of products, as of now; nothing is reserved. An order accepted before its
+        stock is reserved (stage 03's saga) is checked with it: an unknown product is refused at
+        once, not discovered later. Errors: NOT_FOUND (unknown product; trailing metadata
+        "product-id").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InventoryServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +111,11 @@ def add_InventoryServicer_to_server(servicer, server):
                     servicer.Confirm,
                     request_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmRequest.FromString,
                     response_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmResponse.SerializeToString,
+            ),
+            'Describe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Describe,
+                    request_deserializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.DescribeRequest.FromString,
+                    response_serializer=shopapi_dot_inventory_dot_v1_dot_inventory__pb2.DescribeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +199,33 @@ class Inventory:
             '/shopapi.inventory.v1.Inventory/Confirm',
             shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmRequest.SerializeToString,
             shopapi_dot_inventory_dot_v1_dot_inventory__pb2.ConfirmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Describe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shopapi.inventory.v1.Inventory/Describe',
+            shopapi_dot_inventory_dot_v1_dot_inventory__pb2.DescribeRequest.SerializeToString,
+            shopapi_dot_inventory_dot_v1_dot_inventory__pb2.DescribeResponse.FromString,
             options,
             channel_credentials,
             insecure,
