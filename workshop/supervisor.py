@@ -290,6 +290,17 @@ def _grpc_healthy(port: int, timeout: float = 1.0) -> bool:
     return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def _redis_healthy(port: int, timeout: float = 1.0) -> bool:
+    """A Redis answers PING with +PONG (the protocol by hand: no client library needed)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def _describe_exit(code: int) -> str:
     if code < 0:
         with contextlib.suppress(ValueError):
@@ -368,6 +379,8 @@ class RunningStage:
         proc = self.slots[name].proc
         if proc.health == "grpc":
             return _grpc_healthy(self.ports[name], timeout)
+        if proc.health == "redis":
+            return _redis_healthy(self.ports[name], timeout)
         return _healthy(self.url(name, proc.health), timeout)
 
     def status(self) -> list[dict]:
@@ -467,6 +480,8 @@ class RunningStage:
         assert popen is not None
         if proc.health == "grpc":
             where = f"grpc://127.0.0.1:{self.ports[proc.name]} (grpc.health.v1)"
+        elif proc.health == "redis":
+            where = f"redis://127.0.0.1:{self.ports[proc.name]} (PING)"
         else:
             where = self.url(proc.name, proc.health)
         started = time.monotonic()

@@ -39,10 +39,12 @@ class OrderListCreate(generics.ListAPIView):
         # would count as a server fault rather than a choice the caller made.
         parameters=[IDEMPOTENCY_KEY],
         responses={
-            201: OrderOut,
-            402: OpenApiResponse(Rejection, description="payment_declined or payment_timeout"),
-            409: OpenApiResponse(Rejection, description="out_of_stock, or idempotency_key_in_use"
-                                 " (the key's first request is still running: retry later)"),
+            202: OpenApiResponse(OrderOut, description="accepted: `status` is `pending` until "
+                                 "the saga decides; poll `Location` until it is final "
+                                 "(`confirmed`, or `rejected` with a `reason`: out_of_stock, "
+                                 "payment_declined, payment_timeout, ...)"),
+            409: OpenApiResponse(Rejection, description="idempotency_key_in_use (the key's first "
+                                 "request is still running: retry later)"),
             422: OpenApiResponse(Rejection, description="idempotency_key_reused: this key was "
                                  "first sent with another body"),
             503: OpenApiResponse(Rejection, description="inventory or orders database down"),
@@ -67,33 +69,26 @@ class OrderListCreate(generics.ListAPIView):
     def place(self, request, data, claim) -> Response:
         lines = [services.Line(**line) for line in data["lines"]]
         try:
-            order = services.place_order(request.user, lines, data["card_number"],
-                                         deadline=request.deadline,
-                                         record=claim.record_order if claim else None)
+            order = services.accept_order(request.user, lines, data["card_number"],
+                                          deadline=request.deadline,
+                                          record=claim.record_order if claim else None,
+                                          traceparent=request.headers.get("traceparent"))
         except services.UnknownProduct as exc:
             return Response({"lines": [{"product_id": [str(exc)]}]}, status=400)
-        except services.OutOfStock as exc:
-            return rejection(409, "out_of_stock", str(exc), product_id=exc.product_id)
-        except services.PaymentFailed as exc:
-            return rejection(402, exc.code, str(exc))
         except services.InventoryUnavailable as exc:  # timeout included: nothing is kept
             return rejection(504 if exc.code == "inventory_timeout" else 503, exc.code,
                              "The inventory did not answer; nothing was ordered or charged.")
         except DeadlineExceeded as exc:
-            return rejection(504, exc.code, "The order could not be completed in time; nothing "
+            return rejection(504, exc.code, "The order could not be accepted in time; nothing "
                              "was ordered or charged. Retrying is safe.")
         except services.OrdersUnavailable as exc:
-            return rejection(503, exc.code, "Your order is recorded but not confirmed yet: "
-                             "retry with the same Idempotency-Key to see it." if exc.kept else
-                             "Orders are unavailable; nothing was ordered, the card was refunded.")
+            return rejection(503, exc.code, "Orders are unavailable; nothing was ordered.")
         except idempotency.ClaimLost:
             return idempotency.in_use()
-        body = OrderOut(order).data
-        return Response(
-            body,
-            status=status.HTTP_201_CREATED,
-            headers={"Location": f"/api/v1/orders/{order.id}/"},
-        )
+        # Accepted, not decided: the saga reserves, charges and confirms, or rejects with a
+        # reason. The client polls Location until the status is final (docs/api-contract.md).
+        return Response(OrderOut(order).data, status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/v1/orders/{order.id}/"})
 
 
 class OrderDetail(generics.RetrieveAPIView):

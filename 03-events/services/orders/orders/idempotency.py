@@ -90,7 +90,7 @@ class Claim:
 
     def record_order(self, order: Order) -> None:
         """Inside the order's transaction: the key and its order commit together, or neither."""
-        if not self._mine().update(order=order, status_code=201):
+        if not self._mine().update(order=order, status_code=202):
             raise ClaimLost(f"Idempotency-Key {self.key!r} was taken over")
 
     def settle(self, response: Response) -> None:
@@ -99,7 +99,7 @@ class Claim:
             code = response.data.get("code") if isinstance(response.data, dict) else None
             if code in RECORDED.get(response.status_code, ()):
                 self._mine().update(status_code=response.status_code, body=response.data)
-            elif response.status_code != 201:
+            elif response.status_code not in (201, 202):
                 self._mine().delete()
         except DatabaseError:  # the claim lapses with its lease; a retry then runs again
             log.exception("could not settle Idempotency-Key %r", self.key)
@@ -128,7 +128,4 @@ def claim(customer_id: int, key: str, body, deadline: Deadline) -> Claim | Respo
                                               status_code=None).update(attempt=attempt,
                                                                        locked_until=lease)
         return Claim(customer_id, key, attempt) if taken else in_use()
-    if claimed.order_id is not None and claimed.locked_until > now and \
-            Order.objects.filter(pk=claimed.order_id, status=Order.Status.PENDING).exists():
-        return in_use()  # recorded; its request is still confirming the units, or undoing
     return _replay(claimed)

@@ -92,3 +92,83 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.customer_id}/{self.key}"
+
+
+class PlaceOrderSaga(models.Model):
+    """One placed order's saga, persisted as a state machine (orders/sagas/place_order.py).
+
+    Created in the same transaction as its order. `state` names the step in flight (or the final
+    outcome); a step's message must be answered by `step_deadline`, or the sweeper sends it again
+    (`attempts` counts the sends) and, past SAGA_STEP_ATTEMPTS, compensates.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True,
+                                 related_name="saga")
+    state = models.CharField(max_length=20, db_index=True)
+    reason = models.CharField(max_length=40, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    step_deadline = models.DateTimeField(db_index=True)
+    # What the steps need that the order does not keep: the card number (until it is charged,
+    # then erased), the customer's email for the confirmation.
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True)
+
+    def __str__(self):
+        return f"saga of order {self.order_id}: {self.state}"
+
+
+class OutboxMessage(models.Model):
+    """A message to publish, written in the same transaction as the state change it announces.
+
+    The relay (orders/events/relay.py) publishes unsent rows in `position` order and marks them
+    sent: a crash between the two sends a row again (at least once), never loses it.
+    """
+
+    position = models.BigAutoField(primary_key=True)
+    message_id = models.UUIDField(unique=True)
+    type = models.CharField(max_length=60)
+    version = models.PositiveSmallIntegerField()
+    aggregate_id = models.CharField(max_length=64)
+    envelope = models.JSONField()  # what is published, headers included
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, db_index=True)
+
+    def __str__(self):
+        return f"{self.type} v{self.version} {self.message_id}"
+
+
+class InboxMessage(models.Model):
+    """A message a consumer has processed, recorded in the same transaction as its effect: a
+    second delivery finds it here and does nothing (the idempotent consumer)."""
+
+    consumer = models.CharField(max_length=40)
+    message_id = models.UUIDField()
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["consumer", "message_id"],
+                                               name="one_effect_per_consumer_and_message")]
+
+
+class DeadLetter(models.Model):
+    """A message no consumer could process: poison (malformed, unknown type, wrong version) at
+    once, or a transient failure after its last retry. `manage.py dead_letters list|replay`."""
+
+    class Kind(models.TextChoices):
+        POISON = "poison"
+        EXHAUSTED = "exhausted"
+
+    message_id = models.CharField(max_length=64, db_index=True)
+    type = models.CharField(max_length=60, blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    error = models.TextField()
+    body = models.JSONField(null=True)  # the message as received (None: not JSON at all)
+    raw = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    replayed_at = models.DateTimeField(null=True)
+
+    def __str__(self):
+        return f"{self.kind} {self.type or '?'} {self.message_id}"

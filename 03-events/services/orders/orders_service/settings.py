@@ -5,6 +5,8 @@ MONOLITH_DATABASE_URL  read once, by `copy_orders_from_monolith` (default: the m
 MONOLITH_GRPC          the monolith's gRPC address: inventory and customers (127.0.0.1:50051)
 REQUEST_BUDGET_MS      a request's deadline budget when the caller sends none, and the most it
                        may ask for (X-Request-Budget-Ms; docs/api-contract.md)
+REDIS_URL              the message broker (Celery on Redis); unset: the stage's embedded redis-server
+                       (BROKER_URL, set by stage.toml), else redis://127.0.0.1:6379/0
 DJANGO_DEBUG           "1" only in `workshop up`; off everywhere else
 DJANGO_SECRET_KEY      required when DEBUG is off; never committed
 """
@@ -115,6 +117,31 @@ SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "1.0"))
 SETTLE_MARGIN_SECONDS = float(os.environ.get("SETTLE_MARGIN_SECONDS", "2.0"))
 # Idempotency keys are kept this long (the contract promises at least 24 h).
 IDEMPOTENCY_KEY_HOURS = float(os.environ.get("IDEMPOTENCY_KEY_HOURS", "48"))
+
+# Stage 03: placing an order is a saga over messages (orders/sagas/place_order.py), carried by a
+# transactional outbox (orders/events/outbox.py), a relay (orders/events/relay.py) and Celery on
+# Redis (orders_service/celery.py). REDIS_URL picks a real server; `workshop up` sets BROKER_URL to
+# the stage's own embedded redis-server (broker/), so a laptop needs no Redis installed.
+REDIS_URL = (os.environ.get("REDIS_URL") or os.environ.get("BROKER_URL")
+             or "redis://127.0.0.1:6379/0")
+# The message contracts: one JSON Schema per message type and version, checked on publish and on
+# consume (orders/events/contracts.py).
+CONTRACTS_DIR = Path(os.environ.get("CONTRACTS_DIR")
+                     or BASE_DIR.parent.parent / "contracts" / "events")
+# The relay wakes on a doorbell (a Redis PUBLISH after each commit that wrote the outbox) and
+# polls every RELAY_POLL_SECONDS anyway: a lost doorbell delays a message, never loses it.
+RELAY_POLL_SECONDS = float(os.environ.get("RELAY_POLL_SECONDS", "0.5"))
+RELAY_BATCH = int(os.environ.get("RELAY_BATCH", "200"))
+# Each saga step must be answered within SAGA_STEP_SECONDS; the sweeper then sends it again (a
+# message lost with a broker restart, a worker killed mid-step), and after SAGA_STEP_ATTEMPTS
+# sends, a step that may have done nothing (reserve, charge) is compensated. Confirm and the
+# compensations are sent again until they are answered: they must finish, never be skipped.
+SAGA_STEP_SECONDS = float(os.environ.get("SAGA_STEP_SECONDS", "5"))
+SAGA_STEP_ATTEMPTS = int(os.environ.get("SAGA_STEP_ATTEMPTS", "3"))
+# Transient failures (the inventory unreachable) are retried by Celery with exponential backoff
+# and jitter, CONSUMER_MAX_RETRIES times, then the message becomes a dead letter.
+CONSUMER_MAX_RETRIES = int(os.environ.get("CONSUMER_MAX_RETRIES", "5"))
+CONSUMER_BACKOFF_MAX = int(os.environ.get("CONSUMER_BACKOFF_MAX", "8"))
 
 # How long a token's owner is remembered (Django's cache): the price of not asking the monolith
 # every request is that a revoked token keeps working for up to this long.
