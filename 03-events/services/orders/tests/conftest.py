@@ -13,6 +13,27 @@ DECLINED_CARD = "4000000000000002"
 TIMEOUT_CARD = "4000000000000119"
 
 
+def settle(rounds: int = 50) -> int:
+    """Deliver every unsent outbox message to the consumer, in this process, oldest first,
+    until none is left: the relay's and the worker's job, done by the test (no broker). Returns
+    how many were delivered. tests/integration/test_relay.py runs the real relay and worker."""
+    from django.utils import timezone
+
+    from orders.events import consumer
+    from orders.models import OutboxMessage
+
+    delivered = 0
+    for _ in range(rounds):
+        rows = list(OutboxMessage.objects.filter(sent_at=None).order_by("position"))
+        if not rows:
+            return delivered
+        for row in rows:
+            OutboxMessage.objects.filter(pk=row.pk).update(sent_at=timezone.now())
+            consumer.consume(row.envelope)
+            delivered += 1
+    raise AssertionError(f"the outbox never emptied after {rounds} rounds")
+
+
 @pytest.fixture(scope="session")
 def monolith(tmp_path_factory):
     """The monolith's real gRPC server (inventory, customers), seeded, for the whole session."""

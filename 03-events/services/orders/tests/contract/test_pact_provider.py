@@ -111,13 +111,13 @@ def test_the_orders_service_honours_the_storefronts_pact(tmp_path, monolith):
 
 
 def test_a_breaking_change_in_the_provider_fails_verification(tmp_path, monolith, capfd):
-    """A copy of the service whose place-order answers 200 instead of 201: a client that
-    checks for "created" would break, and the pact says so."""
+    """A copy of the service whose place-order answers 200 instead of 202: a client that
+    checks for "accepted" would break, and the pact says so."""
     code = tmp_path / "orders"
     shutil.copytree(SERVICE, code, ignore=shutil.ignore_patterns("var", "tests", "__pycache__"))
     api = code / "orders" / "api.py"
     original = api.read_text()
-    broken = original.replace("status=status.HTTP_201_CREATED", "status=status.HTTP_200_OK")
+    broken = original.replace("status=status.HTTP_202_ACCEPTED", "status=status.HTTP_200_OK")
     assert broken != original, "the breaking edit no longer applies: update this test"
     api.write_text(broken)
     with Provider(code, tmp_path, monolith) as provider, pytest.raises(RuntimeError):

@@ -6,7 +6,7 @@ import pytest
 
 from orders.models import Order
 
-from ..conftest import DECLINED_CARD, GOOD_CARD, TIMEOUT_CARD
+from ..conftest import DECLINED_CARD, GOOD_CARD, TIMEOUT_CARD, settle
 
 URL = "/api/v1/orders/"
 pytestmark = pytest.mark.django_db
@@ -16,12 +16,18 @@ def order_body(product, quantity=1, card=GOOD_CARD):
     return {"lines": [{"product_id": product["id"], "quantity": quantity}], "card_number": card}
 
 
-def test_placing_an_order_answers_201_with_a_final_status_and_location(alice_api, product,
-                                                                      monolith):
+def test_placing_an_order_answers_202_pending_with_location_and_the_saga_confirms_it(
+        alice_api, product, monolith):
     before = monolith.stock()[product["id"]]
     resp = alice_api.post(URL, order_body(product, 2), format="json")
-    assert resp.status_code == 201, resp.content
+    assert resp.status_code == 202, resp.content
     body = resp.json()
+    assert body["status"] == "pending" and body["reason"] == ""
+    assert resp["Location"] == f"/api/v1/orders/{body['id']}/"
+    assert resp["X-Served-By"] == "orders"
+    assert monolith.stock()[product["id"]] == before  # nothing reserved yet: the saga will
+    settle()
+    body = alice_api.get(resp["Location"]).json()
     assert body["status"] == "confirmed" and body["reason"] == ""
     assert body["total_cents"] == 2 * product["price_cents"]
     assert body["lines"] == [
@@ -32,8 +38,6 @@ def test_placing_an_order_answers_201_with_a_final_status_and_location(alice_api
             "unit_price_cents": product["price_cents"],
         }
     ]
-    assert resp["Location"] == f"/api/v1/orders/{body['id']}/"
-    assert resp["X-Served-By"] == "orders"
     assert monolith.stock()[product["id"]] == before - 2
     reservation = monolith.reservation(Order.objects.get(id=body["id"]).reservation_id)
     assert reservation[0] == "confirmed"
@@ -50,6 +54,7 @@ def test_history_lists_own_orders_newest_first_and_detail_matches(alice_api, bob
 
 def test_another_customers_order_is_404_to_read_and_to_cancel(alice_api, bob_api, product):
     order = alice_api.post(URL, order_body(product), format="json").json()
+    settle()
     assert bob_api.get(f"{URL}{order['id']}/").status_code == 404
     assert bob_api.post(f"{URL}{order['id']}/cancel/").status_code == 404
     assert Order.objects.get(id=order["id"]).status == "confirmed"
@@ -58,6 +63,9 @@ def test_another_customers_order_is_404_to_read_and_to_cancel(alice_api, bob_api
 def test_cancel_restores_stock_and_a_second_cancel_is_409(alice_api, product, monolith):
     before = monolith.stock()[product["id"]]
     order = alice_api.post(URL, order_body(product, 3), format="json").json()
+    pending = alice_api.post(f"{URL}{order['id']}/cancel/")
+    assert pending.status_code == 409  # not decided yet: nothing to cancel
+    settle()
     resp = alice_api.post(f"{URL}{order['id']}/cancel/")
     assert resp.status_code == 200 and resp.json()["status"] == "cancelled"
     assert monolith.stock()[product["id"]] == before
@@ -65,26 +73,38 @@ def test_cancel_restores_stock_and_a_second_cancel_is_409(alice_api, product, mo
     assert again.status_code == 409 and again.json()["code"] == "not_cancellable"
 
 
-def test_out_of_stock_is_409_naming_the_product_and_changes_nothing(alice_api, monolith):
+def test_out_of_stock_is_a_final_rejected_status_with_its_reason(alice_api, monolith):
     last = monolith.product("last-teapot")
     monolith.set_stock(last["id"], 1)
     resp = alice_api.post(URL, order_body(last, 2), format="json")
-    assert resp.status_code == 409
-    assert resp.json()["code"] == "out_of_stock" and resp.json()["product_id"] == last["id"]
-    assert monolith.stock()[last["id"]] == 1 and not Order.objects.exists()
+    assert resp.status_code == 202
+    settle()
+    order = alice_api.get(resp["Location"]).json()
+    assert (order["status"], order["reason"]) == ("rejected", "out_of_stock")
+    assert monolith.stock()[last["id"]] == 1
 
 
 @pytest.mark.parametrize(
     ("card", "code"), [(DECLINED_CARD, "payment_declined"), (TIMEOUT_CARD, "payment_timeout")]
 )
-def test_a_failed_payment_is_402_with_its_reason_and_changes_nothing(
+def test_a_failed_payment_is_rejected_with_its_reason_and_gives_the_units_back(
     alice_api, product, card, code, monolith
 ):
     before = monolith.stock()[product["id"]]
     resp = alice_api.post(URL, order_body(product, 1, card), format="json")
-    assert resp.status_code == 402
-    assert resp.json()["code"] == code and resp.json()["detail"]
-    assert monolith.stock()[product["id"]] == before and not Order.objects.exists()
+    assert resp.status_code == 202
+    settle()
+    order = Order.objects.get(id=resp.json()["id"])
+    assert (order.status, order.reason) == ("rejected", code)
+    assert monolith.stock()[product["id"]] == before
+    assert monolith.reservation(order.reservation_id)[0] == "released"
+
+
+def test_an_unknown_product_is_400_naming_the_field_and_records_nothing(alice_api):
+    resp = alice_api.post(URL, {"lines": [{"product_id": 999999, "quantity": 1}],
+                                "card_number": GOOD_CARD}, format="json")
+    assert resp.status_code == 400 and "product_id" in json.dumps(resp.json())
+    assert not Order.objects.exists()
 
 
 def test_anonymous_callers_get_401_on_orders(api, product):
@@ -97,7 +117,7 @@ def test_a_token_issued_by_the_monolith_works_here(api, product, monolith):
     """The monolith issues tokens; this service asks it over gRPC who holds one."""
     api.credentials(HTTP_AUTHORIZATION=f"Token {monolith.token_for('alice')}")
     resp = api.post(URL, order_body(product), format="json")
-    assert resp.status_code == 201 and resp["X-Served-By"] == "orders"
+    assert resp.status_code == 202 and resp["X-Served-By"] == "orders"
     order = Order.objects.get(id=resp.json()["id"])
     assert order.customer_id == monolith.user_id("alice")
 

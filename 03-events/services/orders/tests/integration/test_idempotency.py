@@ -21,7 +21,7 @@ from django.utils import timezone
 from orders.models import IdempotencyKey, Order
 from payments.models import Payment
 
-from ..conftest import DECLINED_CARD, GOOD_CARD
+from ..conftest import DECLINED_CARD, GOOD_CARD, settle
 from ..monolith import free_port, stop_process
 
 URL = "/api/v1/orders/"
@@ -41,18 +41,21 @@ def test_the_same_key_and_body_answer_the_same_order_once(alice_api, product, mo
     before = monolith.stock()[product["id"]]
     first = post(alice_api, body(product, 2), "k-1")
     again = post(alice_api, body(product, 2), "k-1")
-    assert first.status_code == again.status_code == 201
+    assert first.status_code == again.status_code == 202
     assert again.json() == first.json() and again["Location"] == first["Location"]
     assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    settle()
+    assert post(alice_api, body(product, 2), "k-1").json()["status"] == "confirmed"
     assert Order.objects.count() == 1 and Payment.objects.count() == 1
     assert monolith.stock()[product["id"]] == before - 2
 
 
 def test_the_replay_shows_the_order_as_it_is_now(alice_api, product):
     first = post(alice_api, body(product), "k-2").json()
+    settle()
     alice_api.post(f"{URL}{first['id']}/cancel/")
     again = post(alice_api, body(product), "k-2")
-    assert again.status_code == 201 and again.json()["status"] == "cancelled"
+    assert again.status_code == 202 and again.json()["status"] == "cancelled"
 
 
 def test_the_same_key_with_another_body_is_422(alice_api, product):
@@ -68,12 +71,12 @@ def test_the_body_is_compared_as_canonical_json(alice_api, product):
                  f'"lines": [{{"quantity": 1, "product_id": {product["id"]}}}]}}')
     resp = alice_api.post(URL, reordered, content_type="application/json",
                           headers={"Idempotency-Key": "k-4"})
-    assert resp.status_code == 201 and resp["Idempotent-Replayed"] == "true"
+    assert resp.status_code == 202 and resp["Idempotent-Replayed"] == "true"
 
 
 def test_keys_are_scoped_per_customer(alice_api, bob_api, product):
-    assert post(alice_api, body(product), "shared").status_code == 201
-    assert post(bob_api, body(product), "shared").status_code == 201
+    assert post(alice_api, body(product), "shared").status_code == 202
+    assert post(bob_api, body(product), "shared").status_code == 202
     assert Order.objects.count() == 2
 
 
@@ -85,19 +88,15 @@ def test_a_malformed_key_is_400_naming_the_header(alice_api, product, key):
     assert not Order.objects.exists() and not IdempotencyKey.objects.exists()
 
 
-def test_a_business_rejection_is_replayed_not_run_again(alice_api, product, monolith):
+def test_a_rejected_order_is_replayed_not_run_again(alice_api, product, monolith):
+    """Since stage 03 a rejection is an order's final status: the replay shows that order."""
     declined = post(alice_api, body(product, card=DECLINED_CARD), "k-5")
+    settle()
     again = post(alice_api, body(product, card=DECLINED_CARD), "k-5")
-    assert declined.status_code == again.status_code == 402
-    assert again.json() == declined.json() and again["Idempotent-Replayed"] == "true"
-    last = monolith.product("last-teapot")
-    monolith.set_stock(last["id"], 0)
-    sold_out = post(alice_api, body(last), "k-6")
-    monolith.set_stock(last["id"], 1)
-    replayed = post(alice_api, body(last), "k-6")
-    assert sold_out.status_code == replayed.status_code == 409
-    assert replayed.json() == sold_out.json() and replayed["Idempotent-Replayed"] == "true"
-    assert monolith.stock()[last["id"]] == 1 and not Order.objects.exists()
+    assert declined.status_code == again.status_code == 202
+    assert again.json()["id"] == declined.json()["id"] and again["Idempotent-Replayed"] == "true"
+    assert (again.json()["status"], again.json()["reason"]) == ("rejected", "payment_declined")
+    assert settle() == 0 and Order.objects.count() == 1
 
 
 def test_an_answer_that_kept_nothing_is_not_recorded(alice_api, product, monolith, settings):
@@ -106,7 +105,7 @@ def test_an_answer_that_kept_nothing_is_not_recorded(alice_api, product, monolit
     assert post(alice_api, body(product), "k-7").status_code == 503
     settings.MONOLITH_GRPC = monolith.target
     resp = post(alice_api, body(product), "k-7")
-    assert resp.status_code == 201 and "Idempotent-Replayed" not in resp
+    assert resp.status_code == 202 and "Idempotent-Replayed" not in resp
     assert Order.objects.count() == 1
 
 
@@ -135,7 +134,7 @@ def test_a_claim_whose_request_died_is_taken_over_after_its_lease(alice_api, ali
                                   request_hash=fingerprint(body(product)), attempt="dead",
                                   locked_until=timezone.now() - timedelta(seconds=1))
     resp = post(alice_api, body(product), "k-10")
-    assert resp.status_code == 201 and "Idempotent-Replayed" not in resp
+    assert resp.status_code == 202 and "Idempotent-Replayed" not in resp
     assert IdempotencyKey.objects.get(key="k-10").order_id == resp.json()["id"]
 
 
@@ -217,15 +216,18 @@ def test_concurrent_duplicates_make_one_order_one_reservation_one_charge(
         with ThreadPoolExecutor(callers) as pool:
             answers = list(pool.map(place, range(callers)))
         codes = [a.status_code for a in answers]
-        assert set(codes) <= {201, 409} and 201 in codes, [a.text for a in answers]
+        assert set(codes) <= {202, 409} and 202 in codes, [a.text for a in answers]
         assert all(a.json()["code"] == "idempotency_key_in_use" and a.headers["Retry-After"]
                    == "1" for a in answers if a.status_code == 409)
-        placed = {a.json()["id"] for a in answers if a.status_code == 201}
+        placed = {a.json()["id"] for a in answers if a.status_code == 202}
         assert len(placed) == 1, placed
         replay = httpx.post(f"{base}{URL}", json=payload, headers=headers, timeout=60)
-        assert replay.status_code == 201 and replay.json()["id"] in placed
+        assert replay.status_code == 202 and replay.json()["id"] in placed
         assert replay.headers["Idempotent-Replayed"] == "true"
         assert scalar(url, "SELECT count(*) FROM orders_order") == 1
-        assert scalar(url, "SELECT count(*) FROM payments_payment") == 1
-        assert monolith.sql("SELECT count(*) FROM inventory_reservation")[0][0] == reservations + 1
-        assert monolith.stock()[product["id"]] == stock - 3
+        # One saga, one first command: the reservation and the charge happen once, later (no
+        # worker runs here; the saga's own tests run them).
+        assert scalar(url, "SELECT count(*) FROM orders_placeordersaga") == 1
+        assert scalar(url, "SELECT count(*) FROM orders_outboxmessage") == 1
+        assert monolith.sql("SELECT count(*) FROM inventory_reservation")[0][0] == reservations
+        assert monolith.stock()[product["id"]] == stock
