@@ -10,6 +10,7 @@ import json
 import re
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from jsonschema import Draft202012Validator, FormatChecker
 
 FILE = re.compile(r"^(?P<type>[a-z_.]+)\.v(?P<version>\d+)\.json$")
@@ -28,6 +29,9 @@ def validators() -> dict[tuple[str, int], Draft202012Validator]:
             schema = json.loads(path.read_text(encoding="utf-8"))
             out[(match["type"], int(match["version"]))] = Draft202012Validator(
                 schema, format_checker=FormatChecker())
+    if not out:
+        raise ImproperlyConfigured(f"no message contracts in {settings.CONTRACTS_DIR}: set "
+                                   "CONTRACTS_DIR to the stage's contracts/events folder")
     return out
 
 
