@@ -131,6 +131,13 @@ class Monolith:
         self.sql("UPDATE inventory_reservation SET expires_at = datetime('now', '-1 minute') "
                  "WHERE reservation_id = ?", reservation_id)
 
+    def wait_released(self, reservation_id: str, timeout: float = 30) -> None:
+        """Until the monolith's sweeper has given an expired reservation back."""
+        deadline = time.monotonic() + timeout
+        while self.reservation(reservation_id)[0] != "released":
+            assert time.monotonic() < deadline, f"{reservation_id} never released"
+            time.sleep(0.05)
+
     @contextlib.contextmanager
     def write_locked(self):
         """Hold the database's write lock: every writer in the monolith waits behind it. Returns
