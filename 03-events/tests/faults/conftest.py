@@ -1,9 +1,11 @@
-"""Stage 02 running (the supervisor `python3 -m workshop up` runs), with faults injected into real
+"""Stage 03 running (the supervisor `python3 -m workshop up` runs), with faults injected into real
 processes: SIGKILL, SIGSTOP. POSIX only. Every wait here waits on a condition, never on a clock.
 
-Each test module sets STAGE_ENV (short holds and budgets, so a test waits seconds, not minutes).
-On SQLite by default; with FAULTS_POSTGRES_URL (postgres://user@host:port) each database is a
-throwaway PostgreSQL database, dropped afterwards (tox -e extract-faults-postgres).
+Each test module sets STAGE_ENV (short step timeouts, so a test waits seconds, not minutes). The
+broker is always the stage's own embedded Redis (REDIS_URL is cleared), so that killing it is a
+real Redis restart that loses every message it held. On SQLite by default; with
+FAULTS_POSTGRES_URL (postgres://user@host:port) each database is a throwaway PostgreSQL database,
+dropped afterwards (tox -e events-faults).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from workshop import stages, supervisor
 
 STAGE = stages.load("03-events")
 GOOD_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="SIGKILL/SIGSTOP are POSIX signals")
 
@@ -125,16 +128,19 @@ class Shop:
 
     def settled(self) -> bool:
         """Nothing left half-done: no pending order, reservation or owed release."""
-        return (self.orders.scalar("SELECT count(*) FROM orders_order WHERE status = 'pending'")
-                == 0 and self.orders.scalar("SELECT count(*) FROM orders_strandedreservation")
+        return (self.pending() == 0 and self.orders.scalar("SELECT count(*) FROM orders_strandedreservation")
                 == 0 and self.monolith.scalar(
                     "SELECT count(*) FROM inventory_reservation WHERE status = 'pending'") == 0)
 
-    def place(self, client: httpx.Client, token: str, product_id: int, quantity: int, key: str):
+    def pending(self) -> int:
+        return self.orders.scalar("SELECT count(*) FROM orders_order WHERE status = 'pending'")
+
+    def place(self, client: httpx.Client, token: str, product_id: int, quantity: int, key: str,
+              card: str = None):
         return client.post("/api/v1/orders/", headers={
             "Authorization": f"Token {token}", "Idempotency-Key": key},
             json={"lines": [{"product_id": product_id, "quantity": quantity}],
-                  "card_number": GOOD_CARD})
+                  "card_number": card or GOOD_CARD})
 
     # -- the instructor's hands --
     def pid(self, process: str) -> int:
@@ -184,11 +190,12 @@ class _Blank(dict):
 
 @pytest.fixture(scope="module")
 def shop(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("stage02-faults")
+    tmp = tmp_path_factory.mktemp("stage03-faults")
     log = tmp / "stage.log"
     with databases(tmp) as (monolith, orders):
         env = {"DATABASE_URL": monolith.url, "ORDERS_DATABASE_URL": orders.url,
-               "EMAIL_FILE_PATH": str(tmp / "mail"), **request.module.STAGE_ENV}
+               "EMAIL_FILE_PATH": str(tmp / "mail"), "REDIS_URL": "",
+               **request.module.STAGE_ENV}
         with log.open("w") as sink, supervisor.running(STAGE, free_ports=True, env=env, log=sink,
                                                        log_path=log) as run:
             yield Shop(run, monolith, orders, log)
@@ -209,27 +216,36 @@ class Answer:
 
 
 def customers_shopping(shop: Shop, product_id: int, stop: threading.Event, answers: list,
-                       buyers: int) -> list[threading.Thread]:
+                       buyers: int, pause: float = 0.0,
+                       declined_every: int = 0) -> list[threading.Thread]:
     """`buyers` threads, each placing orders through the front door until `stop`, every order
-    with its own Idempotency-Key; each answer is kept (status, and the order id of a 201)."""
+    with its own Idempotency-Key; each answer is kept (status, and the order id of a 202).
+    Every `declined_every`-th order pays with a declined card (its saga compensates); each buyer
+    waits `pause` s between orders."""
     tokens = [shop.token(name, password) for name, password in
               [("alice", "wonderland"), ("bob", "builder"), ("carol", "christmas")]]
 
     def buyer(number: int):
+        placed = 0
         with httpx.Client(base_url=shop.front, timeout=60) as client:
             while not stop.is_set():
                 token, quantity = tokens[number % len(tokens)], 1 + number % 3
                 key = f"fault-{uuid.uuid4().hex}"
+                placed += 1
+                card = DECLINED_CARD if declined_every and placed % declined_every == 0 \
+                    else GOOD_CARD
                 try:
-                    resp = shop.place(client, token, product_id, quantity, key)
+                    resp = shop.place(client, token, product_id, quantity, key, card)
                     status, body = resp.status_code, resp.json()
                 except httpx.HTTPError:
                     status, body = 0, {}  # no answer at all
                 answers.append(Answer(key, token, quantity, status, body.get("id")
-                                      if status == 201 else None,
+                                      if status == 202 else None,
                                       body.get("code") or str(body.get("detail", ""))[:40]))
                 if status in (0, 502):
-                    stop.wait(0.05)  # the service is down: a customer does not hammer it
+                    stop.wait(0.05)
+                elif pause:
+                    stop.wait(pause)  # the service is down: a customer does not hammer it
 
     threads = [threading.Thread(target=buyer, args=(n,), daemon=True) for n in range(buyers)]
     for thread in threads:
