@@ -196,8 +196,11 @@ def shop(request, tmp_path_factory):
         env = {"DATABASE_URL": monolith.url, "ORDERS_DATABASE_URL": orders.url,
                "EMAIL_FILE_PATH": str(tmp / "mail"), "REDIS_URL": "",
                **request.module.STAGE_ENV}
+        # restart=True: each process's restart policy applies, as under `workshop up` (a
+        # worker that stalls exits and is started again); a test's own kills stay down until
+        # it restarts them.
         with log.open("w") as sink, supervisor.running(STAGE, free_ports=True, env=env, log=sink,
-                                                       log_path=log) as run:
+                                                       log_path=log, restart=True) as run:
             yield Shop(run, monolith, orders, log)
 
 
@@ -217,18 +220,18 @@ class Answer:
 
 def customers_shopping(shop: Shop, product_id: int, stop: threading.Event, answers: list,
                        buyers: int, pause: float = 0.0,
-                       declined_every: int = 0) -> list[threading.Thread]:
+                       declined_every: int = 0, limit: int = 0) -> list[threading.Thread]:
     """`buyers` threads, each placing orders through the front door until `stop`, every order
     with its own Idempotency-Key; each answer is kept (status, and the order id of a 202).
     Every `declined_every`-th order pays with a declined card (its saga compensates); each buyer
-    waits `pause` s between orders."""
+    waits `pause` s between orders; all stop once `limit` answers are in (0: on `stop` only)."""
     tokens = [shop.token(name, password) for name, password in
               [("alice", "wonderland"), ("bob", "builder"), ("carol", "christmas")]]
 
     def buyer(number: int):
         placed = 0
         with httpx.Client(base_url=shop.front, timeout=60) as client:
-            while not stop.is_set():
+            while not stop.is_set() and not (limit and len(answers) >= limit):
                 token, quantity = tokens[number % len(tokens)], 1 + number % 3
                 key = f"fault-{uuid.uuid4().hex}"
                 placed += 1

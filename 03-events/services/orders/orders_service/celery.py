@@ -34,6 +34,9 @@ def configure() -> Celery:
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
         broker_connection_retry_on_startup=True,
+        # On a lost connection the running task's ack cannot reach the broker anyway: cancel it
+        # (Redis delivers it again) rather than let the consumer wait on it (Celery 6's default).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         # Publishing to a Redis that is down fails fast: the relay keeps the row and tries later.
         broker_connection_timeout=2,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.1,

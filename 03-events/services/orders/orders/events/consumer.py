@@ -116,7 +116,8 @@ class Consumer(Task):
         # The last retry failed, or the handler raised what no retry fixes: keep the message.
         message = args[0] if args else kwargs
         kind = DeadLetter.Kind.EXHAUSTED if isinstance(exc, self.autoretry_for) else DeadLetter.Kind.POISON
-        close_old_connections()
+        if not connection.in_atomic_block:
+            close_old_connections()  # the failure may have been our database: a fresh one
         dead_letter(message, kind, f"{type(exc).__name__}: {exc}", self.request.retries + 1)
 
 

@@ -149,8 +149,12 @@ def begin(order, data: dict, parent_trace: str | None = None):
     return saga
 
 
-def _deadline():
-    return timezone.now() + timedelta(seconds=settings.SAGA_STEP_SECONDS)
+def _deadline(sends: int = 1):
+    """When the step's answer is due: SAGA_STEP_SECONDS after its first send, then twice as long
+    after each resend (up to 8x). A worker behind a backlog is slow, not gone: resending at a
+    fixed pace would only add to the backlog (a resend storm)."""
+    return timezone.now() + timedelta(
+        seconds=settings.SAGA_STEP_SECONDS * min(2 ** (sends - 1), 8))
 
 
 def _send(saga, decision: Decision, parent_trace: str | None) -> None:
@@ -201,7 +205,7 @@ def _apply(saga, decision: Decision, parent_trace: str | None, resend: bool) -> 
     saga.attempts = saga.attempts + 1 if resend else 1
     saga.state = decision.state
     saga.reason = decision.reason or saga.reason
-    saga.step_deadline = _deadline()
+    saga.step_deadline = _deadline(saga.attempts)
     order = saga.order
     if decision.state in FINAL:
         saga.finished_at = timezone.now()
