@@ -18,7 +18,6 @@ from .conftest import customers_shopping, eventually, reached, summary
 
 STAGE_ENV = {
     "SAGA_STEP_SECONDS": "3",
-    "SAGA_STEP_ATTEMPTS": "5",
     "SWEEP_SECONDS": "0.5",
     "RELAY_POLL_SECONDS": "0.2",
     "PAYMENT_TIMEOUT_SECONDS": "0.2",

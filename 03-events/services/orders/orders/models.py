@@ -99,7 +99,7 @@ class PlaceOrderSaga(models.Model):
 
     Created in the same transaction as its order. `state` names the step in flight (or the final
     outcome); a step's message must be answered by `step_deadline`, or the sweeper sends it again
-    (`attempts` counts the sends) and, past SAGA_STEP_ATTEMPTS, compensates.
+    (`attempts` counts the sends).
     """
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True,

@@ -116,8 +116,8 @@ def sweep() -> None:
     sweep`, a process of the stage, every SWEEP_SECONDS):
 
     - a saga whose step was not answered by its deadline (its message lost with a broker
-      restart, its worker killed) has that step sent again, or, past SAGA_STEP_ATTEMPTS sends,
-      compensated (place_order.on_timeout): no saga stays stuck;
+      restart, its worker killed) has that step sent again (place_order.on_timeout): no saga
+      stays stuck for want of a message;
     - releases a cancellation could not deliver (StrandedReservation) are delivered;
     - idempotency keys older than IDEMPOTENCY_KEY_HOURS are forgotten.
     """

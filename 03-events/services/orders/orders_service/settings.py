@@ -132,14 +132,14 @@ CONTRACTS_DIR = Path(os.environ.get("CONTRACTS_DIR")
 # polls every RELAY_POLL_SECONDS anyway: a lost doorbell delays a message, never loses it.
 RELAY_POLL_SECONDS = float(os.environ.get("RELAY_POLL_SECONDS", "0.5"))
 RELAY_BATCH = int(os.environ.get("RELAY_BATCH", "200"))
-# Each saga step must be answered within SAGA_STEP_SECONDS; the sweeper then sends it again (a
-# message lost with a broker restart, a worker killed mid-step), and after SAGA_STEP_ATTEMPTS
-# sends, a step that may have done nothing (reserve, charge) is compensated. Confirm and the
-# compensations are sent again until they are answered: they must finish, never be skipped.
+# Each saga step must be answered within SAGA_STEP_SECONDS, or the sweeper sends it again (its
+# message lost with a broker restart, its worker killed), allowing twice as long after each send
+# (up to 8x). A participant that never answers is the consumer's to report, after its retries:
+# the saga then compensates a reserve or a charge, and sends a confirm or an undo again.
 SAGA_STEP_SECONDS = float(os.environ.get("SAGA_STEP_SECONDS", "5"))
-SAGA_STEP_ATTEMPTS = int(os.environ.get("SAGA_STEP_ATTEMPTS", "3"))
 # Transient failures (the inventory unreachable) are retried by Celery with exponential backoff
-# and jitter, CONSUMER_MAX_RETRIES times, then the message becomes a dead letter.
+# and jitter, CONSUMER_MAX_RETRIES times; then a saga step is the saga's to settle, and any
+# other message becomes a dead letter.
 CONSUMER_MAX_RETRIES = int(os.environ.get("CONSUMER_MAX_RETRIES", "5"))
 CONSUMER_BACKOFF_MAX = int(os.environ.get("CONSUMER_BACKOFF_MAX", "8"))
 

@@ -87,6 +87,25 @@ def note_rejected(message: dict) -> None:
                      message["payload"]["reason"])
 
 
+def gave_up_on_step(message, exc) -> bool:
+    """A saga step whose participant never answered, after every retry: the saga hears "no
+    answer" (UNKNOWN) and compensates a reserve or a charge, or sends a confirm or a
+    compensation again. Not a dead letter: the saga owns what happens next."""
+    try:
+        contracts.check(message)
+    except contracts.ContractError:
+        return False
+    state = saga.STATE_OF.get(message["type"])
+    if state is None:
+        return False
+    decided = saga.advance(message["payload"]["order_id"], state, saga.Outcome.UNKNOWN,
+                           f"{state.value}_timeout", parent_trace=message.get("traceparent"))
+    log.warning("saga of order %s: %s never answered (%s): now %s",
+                message["payload"]["order_id"], state.value, exc,
+                decided.state.value if decided else "unchanged")
+    return True
+
+
 HANDLERS = {
     **{command: run_saga_step for command in saga.STATE_OF},
     "order.confirmed": notify_confirmed,
@@ -113,11 +132,14 @@ class Consumer(Task):
     retry_jitter = True                     # each wait drawn from [0, backoff): no herd
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
-        # The last retry failed, or the handler raised what no retry fixes: keep the message.
+        # The last retry failed, or the handler raised what no retry fixes.
         message = args[0] if args else kwargs
-        kind = DeadLetter.Kind.EXHAUSTED if isinstance(exc, self.autoretry_for) else DeadLetter.Kind.POISON
+        transient = isinstance(exc, self.autoretry_for)
         if not connection.in_atomic_block:
             close_old_connections()  # the failure may have been our database: a fresh one
+        if transient and gave_up_on_step(message, exc):
+            return  # the saga takes it from here: compensate, or send the step again later
+        kind = DeadLetter.Kind.EXHAUSTED if transient else DeadLetter.Kind.POISON
         dead_letter(message, kind, f"{type(exc).__name__}: {exc}", self.request.retries + 1)
 
 

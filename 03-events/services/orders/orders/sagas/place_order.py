@@ -15,8 +15,10 @@ each naming the command that runs it and the state that undoes it if a LATER ste
   happened (it timed out: "unknown") is undone too. Undoing is safe either way: release and
   refund work by id and leave a tombstone, so a late reserve or charge takes nothing.
 - Compensations and the confirm never give up: they are sent again until they are answered
-  (a compensation that fails must not stop the undo chain, FTGO's issue #107). Reserve and
-  charge give up after SAGA_STEP_ATTEMPTS sends without an answer and are compensated.
+  (a compensation that fails must not stop the undo chain, FTGO's issue #107). A reserve or a
+  charge whose participant never answers (the consumer's retries ran out) is compensated.
+- A step whose message is lost (a broker restart) or whose worker died is sent again by the
+  sweeper when its deadline passes (on_timeout), with a growing deadline.
 - A reply that does not fit the current state (a duplicate, a message from before a restart) is
   ignored: `on_reply` returns None. That, with the inbox, makes every consumer idempotent.
 
@@ -125,13 +127,12 @@ def on_reply(state: State, replying: State, outcome: Outcome, reason: str = "",
 
 def on_timeout(state: State, attempts: int) -> Decision | None:
     """The sweeper found the step in flight unanswered past its deadline, after `attempts`
-    sends. Send it again, or give up on a step that may (reserve, charge)."""
+    sends: its message was lost (a broker restart) or its worker died. Send it again. Our own
+    pipeline being down is no reason to give up on an order: giving up is for a participant
+    that does not answer (`on_reply` with UNKNOWN, after the consumer's retries)."""
     if state in FINAL:
         return None
-    if state in COMPENSATIONS or not STEPS[_index(state)].gives_up \
-            or attempts < settings.SAGA_STEP_ATTEMPTS:
-        return Decision(state, COMMAND[state])
-    return on_reply(state, state, Outcome.UNKNOWN, f"{state.value}_timeout")
+    return Decision(state, COMMAND[state])
 
 
 # ------------------------------------------------------------------------------------------------

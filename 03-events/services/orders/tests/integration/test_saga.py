@@ -84,27 +84,36 @@ def test_a_lost_message_is_sent_again_by_the_sweeper_and_the_order_completes(ali
     assert order.status == "confirmed"
 
 
-def test_a_charge_that_never_answers_is_given_up_refunded_and_its_units_released(
+def test_a_reserve_whose_inventory_never_answers_is_compensated_after_its_retries(
         alice_api, product, monolith, settings):
-    settings.SAGA_STEP_ATTEMPTS = 2
+    from orders.sagas.participants import Transient
+
     before = monolith.stock()[product["id"]]
     order = place(alice_api, product)
     row = OutboxMessage.objects.get(sent_at=None)
     OutboxMessage.objects.filter(pk=row.pk).update(sent_at=timezone.now())
-    consumer.consume(row.envelope)  # reserved; the charge command is then lost, twice
-    for _ in range(2):
-        lose_unsent_messages()
-        overdue(order)
-        services.sweep()
+    target, settings.MONOLITH_GRPC = settings.MONOLITH_GRPC, "127.0.0.1:1"  # nobody there
+    with pytest.raises(Transient):
+        consumer.consume(row.envelope)
+    # what Celery does once the last retry failed
+    consumer.consume.on_failure(Transient("UNAVAILABLE"), row.envelope["id"], [row.envelope],
+                                {}, None)
+    assert PlaceOrderSaga.objects.get(order=order).state == "releasing"
+    assert not DeadLetter.objects.exists()  # the saga owns it: no dead letter
+    settings.MONOLITH_GRPC = target
     settle()
     order.refresh_from_db()
-    assert (order.status, order.reason) == ("rejected", "charging_timeout")
+    assert (order.status, order.reason) == ("rejected", "reserving_timeout")
     assert monolith.stock()[product["id"]] == before
-    # the lost charge, delivered late, takes nothing: the refund left a tombstone
+    assert monolith.reservation(order.reservation_id)[0] == "released"  # a tombstone
+
+
+def test_a_late_charge_after_its_refund_takes_nothing(alice_api, product):
     from payments import provider
 
-    provider.charge(GOOD_CARD, 100, idempotency_key=f"order-{order.id}")
-    assert ProviderCharge.objects.get(idempotency_key=f"order-{order.id}").refunded
+    provider.refund("", 100, idempotency_key="order-999")  # the saga gave up, refunded first
+    provider.charge(GOOD_CARD, 100, idempotency_key="order-999")  # the lost charge, late
+    assert ProviderCharge.objects.get(idempotency_key="order-999").charge_ref == ""
 
 
 @pytest.mark.parametrize("card", [GOOD_CARD, DECLINED_CARD])
@@ -166,17 +175,24 @@ def test_extra_arguments_are_poison_too():
     assert DeadLetter.objects.get().kind == "poison"
 
 
-def test_a_transient_failure_is_retried_by_celery_then_kept_as_a_dead_letter(
-        alice_api, product, settings):
+def test_an_event_that_keeps_failing_is_retried_by_celery_then_kept_as_a_dead_letter(
+        alice_api, product, monkeypatch):
+    from notifications import services as notifications
     from orders.sagas.participants import Transient
 
-    order = place(alice_api, product)
-    settings.MONOLITH_GRPC = "127.0.0.1:1"  # nobody there: the reserve cannot get through
-    row = OutboxMessage.objects.get(sent_at=None)
+    place(alice_api, product)
+    settle()
+    row = OutboxMessage.objects.get(type="order.confirmed")
+
+    def mail_server_down(event):
+        raise Transient("the mail server did not answer")
+
+    monkeypatch.setattr(notifications, "send_order_confirmed", mail_server_down)
+    consumer.InboxMessage.objects.filter(message_id=row.message_id).delete()
     with pytest.raises(Transient):
         consumer.consume(row.envelope)
     assert consumer.consume.autoretry_for[0] is Transient
     assert consumer.consume.retry_backoff and consumer.consume.retry_jitter
     consumer.consume.on_failure(Transient("down"), row.envelope["id"], [row.envelope], {}, None)
     letter = DeadLetter.objects.get()
-    assert letter.kind == "exhausted" and letter.body["payload"]["order_id"] == order.id
+    assert letter.kind == "exhausted" and letter.body == row.envelope

@@ -95,17 +95,13 @@ def test_every_forward_step_has_a_command_and_every_undo_one_too():
             assert COMMAND[step.undo].startswith("saga.")
 
 
-@pytest.mark.parametrize(("state", "attempts", "expected"), [
-    (S.RESERVING, 1, Decision(S.RESERVING, "saga.reserve_stock")),
-    (S.RESERVING, 3, Decision(S.RELEASING, "saga.release_stock", "reserving_timeout")),
-    (S.CHARGING, 2, Decision(S.CHARGING, "saga.charge_payment")),
-    (S.CHARGING, 3, Decision(S.REFUNDING, "saga.refund_payment", "charging_timeout")),
-    (S.CONFIRMING, 99, Decision(S.CONFIRMING, "saga.confirm_order")),
-    (S.RELEASING, 99, Decision(S.RELEASING, "saga.release_stock")),
-    (S.REFUNDING, 99, Decision(S.REFUNDING, "saga.refund_payment")),
-    (S.CONFIRMED, 1, None),
-    (S.REJECTED, 1, None),
-])
-def test_the_sweepers_move_for_an_overdue_step(settings, state, attempts, expected):
-    settings.SAGA_STEP_ATTEMPTS = 3
-    assert on_timeout(state, attempts) == expected
+@pytest.mark.parametrize("state", [s for s in State if s not in FINAL])
+def test_an_overdue_step_is_sent_again_however_often_it_was(state):
+    """Its message was lost or its worker died: that is no reason to give up on the order."""
+    for attempts in (1, 3, 99):
+        assert on_timeout(state, attempts) == Decision(state, COMMAND[state])
+
+
+@pytest.mark.parametrize("state", sorted(FINAL))
+def test_a_finished_saga_is_never_resent(state):
+    assert on_timeout(state, 1) is None
