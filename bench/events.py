@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile

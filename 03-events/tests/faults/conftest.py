@@ -128,8 +128,9 @@ class Shop:
 
     def settled(self) -> bool:
         """Nothing left half-done: no pending order, reservation or owed release."""
-        return (self.pending() == 0 and self.orders.scalar("SELECT count(*) FROM orders_strandedreservation")
-                == 0 and self.monolith.scalar(
+        return (self.pending() == 0 and self.orders.scalar(
+                    "SELECT count(*) FROM orders_strandedreservation") == 0
+                and self.monolith.scalar(
                     "SELECT count(*) FROM inventory_reservation WHERE status = 'pending'") == 0)
 
     def pending(self) -> int:

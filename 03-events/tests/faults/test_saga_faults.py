@@ -45,7 +45,7 @@ def stuck(shop) -> str:
 
     broker = redis.Redis(port=shop.run.ports["broker"])
     try:
-        queued = {k.decode(): broker.type(k).decode() for k in broker.keys()}
+        queued = {k.decode(): broker.type(k).decode() for k in broker.scan_iter()}
         lengths = {k: broker.llen(k) for k, t in queued.items() if t == "list"}
         unacked = broker.hlen("unacked")
     except redis.RedisError as exc:

@@ -151,6 +151,9 @@ class InboxMessage(models.Model):
         constraints = [models.UniqueConstraint(fields=["consumer", "message_id"],
                                                name="one_effect_per_consumer_and_message")]
 
+    def __str__(self):
+        return f"{self.consumer} {self.message_id}"
+
 
 class DeadLetter(models.Model):
     """A message no consumer could process: poison (malformed, unknown type, wrong version) at

@@ -5,8 +5,8 @@ MONOLITH_DATABASE_URL  read once, by `copy_orders_from_monolith` (default: the m
 MONOLITH_GRPC          the monolith's gRPC address: inventory and customers (127.0.0.1:50051)
 REQUEST_BUDGET_MS      a request's deadline budget when the caller sends none, and the most it
                        may ask for (X-Request-Budget-Ms; docs/api-contract.md)
-REDIS_URL              the message broker (Celery on Redis); unset: the stage's embedded redis-server
-                       (BROKER_URL, set by stage.toml), else redis://127.0.0.1:6379/0
+REDIS_URL              the message broker (Celery on Redis); unset: the stage's embedded
+                       redis-server (BROKER_URL, set by stage.toml), else 127.0.0.1:6379
 DJANGO_DEBUG           "1" only in `workshop up`; off everywhere else
 DJANGO_SECRET_KEY      required when DEBUG is off; never committed
 """

@@ -30,3 +30,6 @@ class ProviderCharge(models.Model):
     amount_cents = models.PositiveIntegerField()
     refunded = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.idempotency_key} {self.charge_ref or 'tombstone'}"

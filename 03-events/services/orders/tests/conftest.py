@@ -18,8 +18,8 @@ def settle(rounds: int = 50) -> int:
     until none is left: the relay's and the worker's job, done by the test (no broker). Returns
     how many were delivered. tests/integration/test_relay.py runs the real relay and worker."""
     from django.utils import timezone
-
     from orders.events import consumer
+
     from orders.models import OutboxMessage
 
     delivered = 0

@@ -12,8 +12,8 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.db import connection
-
 from orders.events import consumer, relay
+
 from orders.models import DeadLetter, Order, OutboxMessage
 
 from ..conftest import GOOD_CARD, settle

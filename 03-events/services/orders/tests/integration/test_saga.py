@@ -1,15 +1,16 @@
 """The place-order saga against the monolith's real inventory, its messages delivered in this
-process (tests/conftest.py: settle): every compensation, the sweeper's recovery of a lost message,
-and idempotent consumers: every message delivered again, twice, in reverse order, changes nothing."""
+process (tests/conftest.py: settle): every compensation, the sweeper's recovery of a lost
+message, and idempotent consumers: every message delivered again, twice, in reverse order,
+changes nothing."""
 
 from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.utils import timezone
+from orders.events import consumer
 
 from orders import services
-from orders.events import consumer
 from orders.models import DeadLetter, InboxMessage, Order, OutboxMessage, PlaceOrderSaga
 from payments.models import Payment, ProviderCharge
 
@@ -177,8 +178,9 @@ def test_extra_arguments_are_poison_too():
 
 def test_an_event_that_keeps_failing_is_retried_by_celery_then_kept_as_a_dead_letter(
         alice_api, product, monkeypatch):
-    from notifications import services as notifications
     from orders.sagas.participants import Transient
+
+    from notifications import services as notifications
 
     place(alice_api, product)
     settle()

@@ -2,7 +2,6 @@
 this command. No database, no broker (FTGO tests its sagas the same way)."""
 
 import pytest
-
 from orders.sagas.place_order import (
     COMMAND,
     FINAL,
