@@ -472,6 +472,10 @@ def verify(exercises: list[Exercise] | None = None, jobs: int | None = None) -> 
     problems: list[str] = []
     tasks = []
     with contextlib.ExitStack() as stack:
+        # Setup the runs may share (a migrated, seeded database to copy): see the exercises'
+        # tests/prepared.py.
+        cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="verify-cache-"))
+        stack.enter_context(_patched(VERIFY_ENV, WORKSHOP_EXERCISE_CACHE=cache))
         for ex in sorted(exercises, key=lambda ex: -_weight(ex)):
             if ex.postgres and not database_env(ex, "x"):
                 problems.append(f"{ex.id}: its race checks need PostgreSQL (start one at "
@@ -495,6 +499,17 @@ def verify(exercises: list[Exercise] | None = None, jobs: int | None = None) -> 
     print(f"verify: {len(tasks)} runs in {time.monotonic() - started:.0f} s, {jobs} at a time",
           flush=True)
     return problems
+
+
+@contextlib.contextmanager
+def _patched(mapping: dict, **values):
+    saved = dict(mapping)
+    mapping.update(values)
+    try:
+        yield
+    finally:
+        mapping.clear()
+        mapping.update(saved)
 
 
 def _weight(ex: Exercise) -> int:
