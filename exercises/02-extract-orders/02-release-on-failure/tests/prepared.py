@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from ..monolith import Monolith
@@ -22,27 +23,34 @@ except ImportError:  # Windows: no cache, each run prepares its own
     fcntl = None
 
 
-def prepared_monolith(workdir: Path) -> Monolith:
-    server = Monolith(workdir)
-    server.db.parent.mkdir(parents=True, exist_ok=True)
+def cached(name: str, dest: Path, make: Callable[[Path], None]) -> None:
+    """Make the file `dest` with `make(dest)`, or copy the one an earlier run of this
+    `exercise verify` made under the same name."""
     cache = os.environ.get("WORKSHOP_EXERCISE_CACHE")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     if not cache or fcntl is None:
-        server.prepare()
-        return server
+        make(dest)
+        return
     cache_dir = Path(cache)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    template = cache_dir / "monolith-seeded.sqlite3"
-    with open(cache_dir / "monolith-seeded.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the first run prepares it; the others wait, then copy
+    template = cache_dir / f"{name}.sqlite3"
+    with open(cache_dir / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first run makes it; the others wait, then copy
         try:
             if not template.exists():
-                server.prepare()
-                partial = cache_dir / f"monolith-{os.getpid()}.partial"
-                shutil.copyfile(server.db, partial)
+                make(dest)
+                partial = cache_dir / f"{name}-{os.getpid()}.partial"
+                shutil.copyfile(dest, partial)
                 os.replace(partial, template)
-                return server
+                return
         finally:
             with contextlib.suppress(OSError):
                 fcntl.flock(lock, fcntl.LOCK_UN)
-    shutil.copyfile(template, server.db)
+    shutil.copyfile(template, dest)
+
+
+def prepared_monolith(workdir: Path) -> Monolith:
+    """The monolith's database, migrated and seeded (not started)."""
+    server = Monolith(workdir)
+    cached("monolith-seeded", server.db, lambda _: server.prepare())
     return server

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from ..monolith import Monolith
-from .prepared import prepared_monolith
+from .prepared import cached, prepared_monolith
 
 SERVICE = Path(__file__).resolve().parents[2]
 ORDERS = 1200
@@ -58,9 +58,10 @@ def fill(monolith: Monolith, count: int) -> None:
             [(i, 100 * i, f"ch_{i:012d}") for i in range(1, count + 1)])
 
 
-@pytest.fixture
-def source(tmp_path):
-    monolith = prepared_monolith(tmp_path / "source")
+@pytest.fixture(scope="session")
+def filled(tmp_path_factory) -> Monolith:
+    """The monolith's database with ORDERS legacy orders, made once for the session."""
+    monolith = prepared_monolith(tmp_path_factory.mktemp("filled"))
     monolith.sql("DELETE FROM payments_payment")
     monolith.sql("DELETE FROM orders_orderline")
     monolith.sql("DELETE FROM orders_order")
@@ -68,14 +69,27 @@ def source(tmp_path):
     return monolith
 
 
+@pytest.fixture
+def source(tmp_path, filled) -> Monolith:
+    """A copy of it for one test (the copy only reads it, but a test may not share)."""
+    monolith = Monolith(tmp_path / "source")
+    monolith.db.parent.mkdir()
+    shutil.copyfile(filled.db, monolith.db)
+    return monolith
+
+
 @pytest.fixture(scope="session")
 def migrated(tmp_path_factory) -> Path:
     """This service's database, migrated once for the session; each test gets a copy."""
     db = tmp_path_factory.mktemp("orders") / "orders.sqlite3"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}",
-           "DJANGO_SETTINGS_MODULE": "orders_service.settings_test"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=SERVICE, env=env,
-                   check=True)
+
+    def migrate(path: Path) -> None:
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}",
+               "DJANGO_SETTINGS_MODULE": "orders_service.settings_test"}
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=SERVICE,
+                       env=env, check=True)
+
+    cached("orders-migrated", db, migrate)
     return db
 
 

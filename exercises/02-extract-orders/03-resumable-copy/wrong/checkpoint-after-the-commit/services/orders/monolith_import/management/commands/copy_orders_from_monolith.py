@@ -88,19 +88,16 @@ class Command(BaseCommand):
                     [Order(id=o.id, customer_id=o.customer_id, status=o.status, reason=o.reason,
                            total_cents=o.total_cents, created_at=o.created_at,
                            reservation_id=legacy_reservation(o.id)) for o in batch],
-                    ignore_conflicts=True,
                 )
                 OrderLine.objects.bulk_create(
                     [OrderLine(id=x.id, order_id=x.order_id, product_id=x.product_id,
                                product_name=x.product_name, unit_price_cents=x.unit_price_cents,
                                quantity=x.quantity) for x in lines],
-                    ignore_conflicts=True,
                 )
                 Payment.objects.bulk_create(
                     [Payment(id=p.id, order_id=p.order_id, amount_cents=p.amount_cents,
                              status=p.status, charge_ref=p.charge_ref, refund_ref=p.refund_ref,
                              card_last4=p.card_last4) for p in payments],
-                    ignore_conflicts=True,
                 )
             checkpoint.last_id = ids[-1]
             checkpoint.copied += len(ids)
