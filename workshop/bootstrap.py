@@ -72,8 +72,10 @@ def ensure(name: str) -> bool:
     print(f"workshop: installing the {name!r} requirements (pinned by constraints.txt)", flush=True)
     # uv, when the machine has it, installs the same pins several times faster than pip.
     uv = shutil.which("uv")
-    installer = ([uv, "pip", "install", "--python", str(venv_python())] if uv else
-                 [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check"])
+    if uv:
+        installer = [uv, "pip", "install", "--compile-bytecode", "--python", str(venv_python())]
+    else:
+        installer = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check"]
     subprocess.run(
         [*installer, "-q", "-r", str(REQUIREMENTS / f"{name}.txt"), "-c", str(CONSTRAINTS)],
         check=True,
