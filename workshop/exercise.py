@@ -164,11 +164,12 @@ def postgres_answers(host: str = "127.0.0.1", port: int = 5432) -> bool:
 
 
 def database_env(ex: Exercise, name: str) -> dict[str, str]:
-    """An exercise whose races only PostgreSQL can show runs on it when one answers (the
-    DATABASE_URL you set, else the local server), in a database of its own (`name`)."""
+    """An exercise whose races only PostgreSQL can show runs on it when one answers (the server
+    of WORKSHOP_POSTGRES_URL or of DATABASE_URL, else the local one), in a database of its own
+    (`name`). The others run on their working copy's own SQLite file."""
     if not ex.postgres:
         return {}
-    given = os.environ.get("DATABASE_URL", "")
+    given = os.environ.get("WORKSHOP_POSTGRES_URL") or os.environ.get("DATABASE_URL", "")
     if given.startswith("postgres"):
         server = given.rsplit("/", 1)[0] if given.count("/") > 2 else given
     elif postgres_answers():
@@ -200,6 +201,8 @@ def run_tests(ex: Exercise, dest: Path, junit: Path | None = None, first_failure
     env = {**os.environ, **ex.env, **database_env(ex, db_name), **(extra_env or {}),
            "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)  # the working copy alone, as on an attendee's laptop
+    if not ex.postgres:
+        env.pop("DATABASE_URL", None)  # the working copy's own SQLite file, never a shared one
     return subprocess.run(cmd, cwd=dest / ex.cwd, env=env, capture_output=True, text=True)
 
 
