@@ -83,23 +83,6 @@ def test_an_orders_database_error_refunds_and_releases(alice_api, product, monol
     assert not Order.objects.exists() and not Payment.objects.exists()
 
 
-def test_a_payment_timeout_releases_the_reservation(alice_api, product, monolith,
-                                                    reservation_ids):
-    before = monolith.stock()
-    resp = place(alice_api, product, card=TIMEOUT_CARD)
-    assert resp.status_code == 402 and resp.json()["code"] == "payment_timeout"
-    assert monolith.stock() == before
-    assert statuses(monolith, reservation_ids) == ["released"]
-
-
-def test_out_of_stock_is_a_definite_no(alice_api, product, monolith, reservation_ids):
-    monolith.set_stock(product["id"], 1)
-    before = monolith.stock()
-    resp = place(alice_api, product, quantity=2)
-    assert resp.status_code == 409 and resp.json()["code"] == "out_of_stock"
-    assert monolith.stock() == before and not StrandedReservation.objects.exists()
-
-
 def test_no_answer_from_the_inventory_leaves_a_release_for_the_sweeper(
     alice_api, product, monolith, settings, reservation_ids
 ):
@@ -114,6 +97,23 @@ def test_no_answer_from_the_inventory_leaves_a_release_for_the_sweeper(
     settings.MONOLITH_GRPC = monolith.target
     services.sweep()  # the inventory is back: the sweeper delivers the release (a tombstone)
     assert statuses(monolith, reservation_ids) == ["released"]
+    assert monolith.stock() == before and not StrandedReservation.objects.exists()
+
+
+def test_a_payment_timeout_releases_the_reservation(alice_api, product, monolith,
+                                                    reservation_ids):
+    before = monolith.stock()
+    resp = place(alice_api, product, card=TIMEOUT_CARD)
+    assert resp.status_code == 402 and resp.json()["code"] == "payment_timeout"
+    assert monolith.stock() == before
+    assert statuses(monolith, reservation_ids) == ["released"]
+
+
+def test_out_of_stock_is_a_definite_no(alice_api, product, monolith, reservation_ids):
+    monolith.set_stock(product["id"], 1)
+    before = monolith.stock()
+    resp = place(alice_api, product, quantity=2)
+    assert resp.status_code == 409 and resp.json()["code"] == "out_of_stock"
     assert monolith.stock() == before and not StrandedReservation.objects.exists()
 
 

@@ -152,6 +152,30 @@ call_command("copy_orders_from_monolith", "--batch-size", "100")
 """
 
 
+# The quick checks first: `exercise verify` stops a wrong solution at its first failure.
+
+
+def test_killed_while_recording_its_checkpoint_a_rerun_still_counts_right(env):
+    crashed = subprocess.run([sys.executable, "-c", CRASH_WHILE_CHECKPOINTING], cwd=SERVICE,
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == 9, crashed.stdout + crashed.stderr
+    rerun = copy(env)
+    assert "verified: every row copied once, unchanged" in rerun.stdout
+    assert_every_row_once(env)
+
+
+def test_a_lost_checkpoint_costs_time_not_correctness(env):
+    copy(env, "--batch-size", "500")
+    target_db = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(target_db)) as db, db:
+        db.execute("DELETE FROM monolith_import_checkpoint")  # a restored backup, an operator
+    again = copy(env, "--batch-size", "500", check=False)
+    assert again.returncode == 0, (
+        "the copy died on rows that were already there:\n" + again.stderr[-1500:])
+    assert "verified: every row copied once, unchanged" in again.stdout
+    assert_every_row_once(env)
+
+
 def test_killed_mid_copy_a_rerun_finishes_with_every_row_once(env):
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "copy_orders_from_monolith", "--batch-size", "50",
@@ -186,24 +210,3 @@ def test_a_second_run_copies_nothing_and_still_verifies(env):
     assert not [line for line in again.stdout.splitlines() if line.startswith("copied ")]
     assert "verified" in again.stdout
     assert target(env, "SELECT count(*) FROM orders_order") == [(ORDERS,)]
-
-
-def test_killed_while_recording_its_checkpoint_a_rerun_still_counts_right(env):
-    crashed = subprocess.run([sys.executable, "-c", CRASH_WHILE_CHECKPOINTING], cwd=SERVICE,
-                             env=env, capture_output=True, text=True, timeout=120)
-    assert crashed.returncode == 9, crashed.stdout + crashed.stderr
-    rerun = copy(env)
-    assert "verified: every row copied once, unchanged" in rerun.stdout
-    assert_every_row_once(env)
-
-
-def test_a_lost_checkpoint_costs_time_not_correctness(env):
-    copy(env, "--batch-size", "500")
-    target_db = env["DATABASE_URL"].removeprefix("sqlite:///")
-    with contextlib.closing(sqlite3.connect(target_db)) as db, db:
-        db.execute("DELETE FROM monolith_import_checkpoint")  # a restored backup, an operator
-    again = copy(env, "--batch-size", "500", check=False)
-    assert again.returncode == 0, (
-        "the copy died on rows that were already there:\n" + again.stderr[-1500:])
-    assert "verified: every row copied once, unchanged" in again.stdout
-    assert_every_row_once(env)
