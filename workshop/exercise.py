@@ -513,8 +513,14 @@ def _compile_installed_packages() -> None:
     import compileall
     import sysconfig
 
-    for key in ("purelib", "platlib"):
-        compileall.compile_dir(sysconfig.get_paths()[key], quiet=2, workers=0)
+    if _compiled:
+        return
+    for path in {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}:
+        compileall.compile_dir(path, quiet=2, workers=0)
+    _compiled.append(True)
+
+
+_compiled: list[bool] = []  # once per process
 
 
 @contextlib.contextmanager
