@@ -239,7 +239,20 @@ def cmd_test(args: argparse.Namespace) -> int:
     # pyenv installs that its shims don't expose still serve tox's py312/py313 envs.
     extra = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[0-9]*/bin")))
     env["PATH"] = os.pathsep.join([*extra, env.get("PATH", "")])
-    return subprocess.call([sys.executable, "-m", "tox", *args.tox_args], cwd=ROOT, env=env)
+    tox_args = args.tox_args or parallel_tox_args(env)
+    return subprocess.call([sys.executable, "-m", "tox", *tox_args], cwd=ROOT, env=env)
+
+
+def parallel_tox_args(env: dict[str, str]) -> list[str]:
+    """Every env, several at once: most of a stage test's time is spent waiting on its own
+    processes (start-up, timeouts it provokes), so more envs than cores still finish sooner.
+    Each env uses free ports, its own temporary folder and its own throwaway databases, so
+    they cannot meet. WORKSHOP_TEST_JOBS=1 runs them one by one, with live output."""
+    jobs = env.get("WORKSHOP_TEST_JOBS", "") or str(max(2, 2 * (os.cpu_count() or 1)))
+    if jobs == "1":
+        return []
+    # Only a failing env's output is printed (after it ends), then each env's result and time.
+    return ["run-parallel", "--parallel", jobs, "--parallel-no-spinner"]
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ when the suite runs on PostgreSQL (extract-orders-postgres), a throwaway Postgre
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -44,16 +45,25 @@ def fill(monolith: Monolith, count: int) -> None:
             [(i, 100 * i, f"ch_{i:012d}") for i in range(1, count + 1)])
 
 
-@pytest.fixture
-def source(tmp_path):
-    monolith = Monolith(tmp_path / "source")
-    monolith.db.parent.mkdir()
+@pytest.fixture(scope="module")
+def built_source(tmp_path_factory):
+    """The monolith's database, built once by its own migrations and seed (seconds of work)."""
+    monolith = Monolith(tmp_path_factory.mktemp("source"))
     monolith.manage("migrate", "--noinput", "-v", "0")
     monolith.manage("seed")
     monolith.sql("DELETE FROM payments_payment")
     monolith.sql("DELETE FROM orders_orderline")
     monolith.sql("DELETE FROM orders_order")
     fill(monolith, ORDERS)
+    return monolith
+
+
+@pytest.fixture
+def source(tmp_path, built_source):
+    """A copy of it per test: the tests change the source (a row changed on the way)."""
+    monolith = Monolith(tmp_path / "source")
+    monolith.db.parent.mkdir()
+    shutil.copyfile(built_source.db, monolith.db)
     return monolith
 
 
