@@ -210,7 +210,8 @@ def checks(
         )
 
     installed = [
-        name for name in ("run", "exercise", "test") if (bootstrap.VENV / f".workshop-{name}.sha256").exists()
+        name for name in ("run", "exercise", "test")
+        if (bootstrap.VENV / f".workshop-{name}.sha256").exists()
     ]
     if installed:
         out.append(Check("dependencies", OK, f"{bootstrap.VENV} has: {', '.join(installed)}"))

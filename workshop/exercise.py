@@ -19,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile

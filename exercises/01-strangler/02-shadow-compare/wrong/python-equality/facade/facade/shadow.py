@@ -86,7 +86,7 @@ def _walk(old: Any, new: Any, path: str, out: list[str]) -> None:
         for key in sorted(old.keys() | new.keys(), key=str):
             _walk(old.get(key, _MISSING), new.get(key, _MISSING), f"{path}.{key}", out)
     elif isinstance(old, list) and isinstance(new, list):
-        for index, (a, b) in enumerate(zip(old, new)):
+        for index, (a, b) in enumerate(zip(old, new, strict=False)):
             _walk(a, b, f"{path}[{index}]", out)
     elif old != new:
         out.append(f"{path}: {_short(old)} (old) != {_short(new)} (new)")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from hashlib import blake2b
 
 from .table import Route
 

@@ -11,8 +11,8 @@ Three rules, in this order:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 import zlib
+from collections.abc import Callable
 
 from .table import Route
 
