@@ -467,10 +467,11 @@ def verify_one(ex: Exercise, tmp: Path) -> list[str]:
 
 def verify(exercises: list[Exercise] | None = None, jobs: int | None = None) -> list[str]:
     """Every run is a pytest in a child process on a copy of its own (and a database of its
-    own), so they run side by side, `jobs` at a time (WORKSHOP_VERIFY_JOBS, default 3): the
-    runs of the slowest exercises first."""
+    own), so they run side by side, `jobs` at a time (WORKSHOP_VERIFY_JOBS, default 4: the runs
+    mostly wait on their servers, child processes and databases, so even a 2-core box gains
+    from more than 2), the runs of the slowest exercises first."""
     exercises = exercises if exercises is not None else all_exercises()
-    jobs = jobs or int(os.environ.get("WORKSHOP_VERIFY_JOBS", "3"))
+    jobs = jobs or int(os.environ.get("WORKSHOP_VERIFY_JOBS", "4"))
     started = time.monotonic()
     _compile_installed_packages()
     problems: list[str] = []
