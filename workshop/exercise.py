@@ -517,7 +517,7 @@ def _compile_installed_packages() -> None:
     if _compiled:
         return
     for path in {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}:
-        compileall.compile_dir(path, quiet=2, workers=0)
+        compileall.compile_dir(path, quiet=2)  # in this process: no pool re-importing __main__
     _compiled.append(True)
 
 
