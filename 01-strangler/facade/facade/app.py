@@ -26,6 +26,7 @@ from .split import OLD, BadOverride, choose_side, customer_key
 from .table import RouteTable
 
 log = logging.getLogger("facade")
+_ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 class Facade:
@@ -75,6 +76,11 @@ class Facade:
         path = request.path
         if path.startswith("/-/"):
             self._own_page(request, conn)
+            return
+        if path == "*":
+            # OPTIONS * asks about the server, not a resource (RFC 9110 9.3.7): the facade is
+            # the server the client talks to, so it answers (the server let only OPTIONS by).
+            conn.respond(request, 200, [(b"allow", _ALLOW), (b"x-served-by", b"facade")], b"")
             return
         table, proxy, settings = self.table, self.proxy, self.settings
         assert table is not None and proxy is not None and settings is not None
