@@ -44,6 +44,7 @@ async def serve(host: str, port: int) -> int:
         body_timeout=settings.body_timeout,
         keepalive_idle=settings.client_idle_timeout,
     ))
+    facade.metrics.client_connections.set_function(lambda: len(server.connections))
     try:
         await server.listen(host, port)
     except OSError as exc:

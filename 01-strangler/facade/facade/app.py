@@ -160,6 +160,10 @@ class Facade:
             payload["last_error"] = self.watcher.last_error if self.watcher else None
             send_json(request, conn, 200, payload)
         elif path == "/-/metrics":
+            if self.table is not None and self.proxy is not None:
+                for name, url in self.table.upstreams.items():
+                    pool = self.proxy.pools.get(url)
+                    self.metrics.in_flight.labels(name).set(pool.busy if pool else 0)
             conn.respond(
                 request, 200, [(b"content-type", CONTENT_TYPE.encode())], self.metrics.render()
             )

@@ -234,9 +234,7 @@ class UpstreamConnection(asyncio.Protocol):
             # refuses them all (RFC 9112 6.3: a response that may be smuggling another).
             exchange._fail(Unavailable(f"the upstream's answer is not valid HTTP: {exc}"))
             self.close()
-        except httptools.HttpParserUpgrade:
-            # 101 Switching Protocols: the facade never asks for an upgrade (Upgrade is dropped
-            # as hop-by-hop), so this is no answer to its request.
+        except httptools.HttpParserUpgrade:  # (on_headers_complete refused the 101 first)
             exchange._fail(Unavailable("the upstream switched protocols unasked (101)"))
             self.close()
         else:
@@ -283,7 +281,11 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         assert exchange is not None
         status = parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
+        if status == 101:
+            # Switching Protocols: the facade never asks for an upgrade (Upgrade is dropped as
+            # hop-by-hop), so this answers something else than its request.
+            raise Unavailable("the upstream switched protocols unasked (101)")
+        if 100 <= status < 200:
             # An interim answer (103 Early Hints, an unasked 100 Continue): the final answer
             # follows on the same connection (RFC 9110 15.2). A client may ignore 1xx; the
             # facade does, and waits for the real one.

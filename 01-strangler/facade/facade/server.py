@@ -216,8 +216,8 @@ class Connection(asyncio.Protocol):
         self._head_size = 0  # the head as parsed so far: request line and header fields
         self._head_bytes = 0  # bytes read while the head is incomplete (what httptools buffers)
         self._broken = False  # the parser failed: nothing more is read from this connection
-        self._eof = False  # the client half-closed: answer what it asked, then close
-        self._lingering = False
+        self._eof = False  # the client closed its side
+        self._lingering = False  # refused: reading and dropping until the client closes
         self._reading_paused = False
         self._writing_paused: asyncio.Future[None] | None = None
         # the answer in progress
@@ -251,14 +251,11 @@ class Connection(asyncio.Protocol):
             worker.cancel()
 
     def eof_received(self) -> bool | None:
-        # The client half-closed (`printf 'GET / ...' | nc` does): what it asked is still
-        # answered (RFC 9112 9.6 lets a client close its sending side and read the answer).
-        # A body or head cut short by the close can never complete: then close at once.
-        if self._lingering:
-            return None  # lingering after a refusal: the client has read it and closed
+        # The client closed its side. As nginx does, the facade takes that for the client
+        # gone (a half-closed client still waiting for its answer is rare; a closed one that
+        # holds an upstream connection until the upstream answers is not): returning None
+        # closes the transport, and connection_lost stops the request in progress.
         self._eof = True
-        if self.current is None and self.pending and self.head_since is None:
-            return True  # keep the transport open for writing; the worker closes it
         return None
 
     def data_received(self, data: bytes) -> None:
@@ -359,7 +356,8 @@ class Connection(asyncio.Protocol):
             raise Refused(400, "bad_request", "the request target * is only for OPTIONS")
         hosts = 0
         host = b""
-        if url[:1] not in (b"/", b"*"):
+        absolute = url[:1] not in (b"/", b"*")
+        if absolute:
             if url[:7].lower() != b"http://" and url[:8].lower() != b"https://":
                 raise Refused(400, "bad_request",
                               "the request target must be a path or an http(s) URL")
@@ -367,7 +365,6 @@ class Connection(asyncio.Protocol):
             if b"@" in authority or not authority or not _HOST.fullmatch(authority):
                 # RFC 9110 4.2.4: userinfo in an http URL is to be treated as an error.
                 raise Refused(400, "bad_request", "the request target's host is not valid")
-            hosts = -1  # the target's authority is the host (3.2.2); the Host header is ignored
         length: int | None = None
         codings: list[bytes] = []
         for name, value in self._headers:
@@ -381,7 +378,8 @@ class Connection(asyncio.Protocol):
             elif name == b"expect" and not http10 and value.lower() != b"100-continue":
                 raise Refused(417, "expectation_failed",
                               "only Expect: 100-continue is understood")
-        # RFC 9112 3.2: HTTP/1.1 requests MUST carry exactly one Host, and a valid one.
+        # RFC 9112 3.2: HTTP/1.1 requests MUST carry exactly one Host, and a valid one (also
+        # with an absolute target, whose host then replaces it: 3.2.2).
         if hosts > 1 or (hosts == 0 and not http10) or (hosts == 1 and not _HOST.fullmatch(host)):
             raise Refused(400, "bad_request",
                           "an HTTP/1.1 request needs exactly one valid Host header")
@@ -459,9 +457,6 @@ class Connection(asyncio.Protocol):
         try:
             while not self.closed:
                 if not self.pending:
-                    if self._eof:
-                        self.close()  # half-closed, and everything asked was answered
-                        return
                     self.idle_since = self.loop.time()
                     self._next = self.loop.create_future()
                     await self._next
