@@ -265,13 +265,15 @@ class Connection(asyncio.Protocol):
         if self.head_since is not None or self.current is None:
             self._head_bytes += len(data)
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            # Only a bodiless request gets here (on_headers_complete refuses the others): the
-            # Upgrade is ignored (RFC 9110 7.8 lets a server) and the request served as HTTP/1.1;
-            # what followed it is the next request.
-            self.data_received(data[exc.args[0]:])
-            return
+            while True:
+                try:
+                    self.parser.feed_data(data)
+                    break
+                except httptools.HttpParserUpgrade as exc:
+                    # Only a bodiless request gets here (on_headers_complete refuses the others):
+                    # the Upgrade is ignored (RFC 9110 7.8 lets a server) and the request served
+                    # as HTTP/1.1; what followed it is the next request.
+                    data = data[exc.args[0]:]
         except httptools.HttpParserCallbackError as exc:
             refused = exc.__context__
             if not isinstance(refused, Refused):

@@ -467,6 +467,11 @@ def test_connect_gets_501_and_an_upgrade_without_a_body_is_served_as_http11(faca
         seen = echo(raw.answer())
         assert "upgrade" not in {name.lower() for name, _ in seen["headers"]}
         assert echo(raw.answer())["path"] == "/echo"  # the next request on the connection
+    with Raw(facade.port) as raw:  # many in one read: each one resumes the parser
+        raw.send(b"GET /-/health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                 b"Upgrade: websocket\r\n\r\n" * 1500)
+        for _ in range(1500):
+            assert raw.answer().status == 200
 
 
 # -- clients that go away or stall -------------------------------------------------------------

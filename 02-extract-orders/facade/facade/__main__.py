@@ -18,7 +18,7 @@ import signal
 import sys
 
 from .app import Facade
-from .server import Server
+from .server import Limits, Server
 
 log = logging.getLogger("facade")
 
@@ -35,7 +35,16 @@ async def serve(host: str, port: int) -> int:
     # startup (modules, the table) are frozen out of its scans.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    server = Server(facade.handle)
+    settings = facade.settings
+    assert settings is not None
+    server = Server(facade.handle, Limits(
+        max_head_bytes=settings.max_header_bytes,
+        max_body_bytes=settings.max_body_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        keepalive_idle=settings.client_idle_timeout,
+    ))
+    facade.metrics.client_connections.set_function(lambda: len(server.connections))
     try:
         await server.listen(host, port)
     except OSError as exc:
