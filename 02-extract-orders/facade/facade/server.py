@@ -324,23 +324,20 @@ class Connection(asyncio.Protocol):
         parser = self.parser
         self.head_since = None
         self._head_bytes = 0
-        http10 = self._check_head(parser)
+        http10, expect_continue = self._check_head(parser)
         request = Request(
             self, parser.get_method(), self._url, self._headers, parser.should_keep_alive(),
             http10,
         )
-        if not http10:  # RFC 9110 10.1.1: an HTTP/1.0 request's 100-continue MUST be ignored
-            for name, value in self._headers:
-                if name == b"expect":
-                    request._expect_continue = True  # the only value _check_head lets by
+        request._expect_continue = expect_continue
         self._head_size = 0  # from here on: the trailers' size
         self.current = request
         self.pending.append(request)
         if not self._kick() and len(self.pending) > 1:
             self.pause_reading()  # pipelining: one request at a time, no unbounded queue
 
-    def _check_head(self, parser: httptools.HttpRequestParser) -> bool:
-        """Refuse what the facade cannot pass on exactly; returns whether it is HTTP/1.0."""
+    def _check_head(self, parser: httptools.HttpRequestParser) -> tuple[bool, bool]:
+        """Refuse what the facade cannot pass on exactly: (HTTP/1.0?, Expect: 100-continue?)."""
         limits = self.limits
         if self._head_size > limits.max_head_bytes:
             raise _head_too_large(limits)
@@ -369,6 +366,7 @@ class Connection(asyncio.Protocol):
                 raise Refused(400, "bad_request", "the request target's host is not valid")
         length: int | None = None
         codings: list[bytes] = []
+        expect_continue = False
         for name, value in self._headers:
             if name == b"host":
                 hosts += 1
@@ -377,9 +375,11 @@ class Connection(asyncio.Protocol):
                 length = int(value)  # llhttp checked: digits only, one value
             elif name == b"transfer-encoding":
                 codings += [c.strip().lower() for c in value.split(b",")]
-            elif name == b"expect" and not http10 and value.lower() != b"100-continue":
-                raise Refused(417, "expectation_failed",
-                              "only Expect: 100-continue is understood")
+            elif name == b"expect" and not http10:  # RFC 9110 10.1.1: 1.0's MUST be ignored
+                if value.lower() != b"100-continue":
+                    raise Refused(417, "expectation_failed",
+                                  "only Expect: 100-continue is understood")
+                expect_continue = True
         # RFC 9112 3.2: HTTP/1.1 requests MUST carry exactly one Host, and a valid one (also
         # with an absolute target, whose host then replaces it: 3.2.2).
         if hosts > 1 or (hosts == 0 and not http10) or (hosts == 1 and not _HOST.fullmatch(host)):
@@ -404,7 +404,7 @@ class Connection(asyncio.Protocol):
             # llhttp ends an Upgrade request at its head; its body would be read as the next
             # request. The facade serves no upgrades, so the request is refused instead.
             raise Refused(400, "bad_request", "an Upgrade request with a body is not served")
-        return http10
+        return http10, expect_continue
 
     def on_body(self, chunk: bytes) -> None:
         request = self.current
