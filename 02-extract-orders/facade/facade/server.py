@@ -59,6 +59,7 @@ _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _SERVER = b"facade"
 _FACADE_JSON = [(b"content-type", b"application/json"), (b"x-served-by", b"facade")]
 # uri-host [ ":" port ] (RFC 3986 3.2.2): reg-name, IPv4 or an IP literal in brackets.
+_CHECKED = frozenset({b"host", b"content-length", b"transfer-encoding", b"expect"})
 _HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]*|\[[0-9A-Fa-f:.vV]+\])(?::[0-9]*)?")
 
 
@@ -115,7 +116,7 @@ class Request:
         # Set when the request turned out unservable after its head: the body broke, grew over
         # the limit or stalled. Raised to whoever reads the body.
         self.error: Refused | None = None
-        if target[:1] not in (b"/", b"*"):
+        if target[0] != 0x2F and target != b"*":  # not "/...": llhttp never gives an empty one
             # Absolute form (RFC 9112 3.2.2), as a client talking to a proxy sends it: the
             # server validated it. A gateway passes the origin form on, and the host in the
             # target replaces the Host header (3.2.2: "MUST ignore the received Host").
@@ -300,7 +301,7 @@ class Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.idle_since = None
-        self.head_since = self.loop.time()
+        self.head_since = self.last_read  # the head began in the read being parsed
         self._url = b""
         self._headers = []
         self._head_size = 0
@@ -324,10 +325,10 @@ class Connection(asyncio.Protocol):
         parser = self.parser
         self.head_since = None
         self._head_bytes = 0
-        http10, expect_continue = self._check_head(parser)
+        method = parser.get_method()
+        http10, expect_continue = self._check_head(parser, method)
         request = Request(
-            self, parser.get_method(), self._url, self._headers, parser.should_keep_alive(),
-            http10,
+            self, method, self._url, self._headers, parser.should_keep_alive(), http10,
         )
         request._expect_continue = expect_continue
         self._head_size = 0  # from here on: the trailers' size
@@ -336,7 +337,9 @@ class Connection(asyncio.Protocol):
         if not self._kick() and len(self.pending) > 1:
             self.pause_reading()  # pipelining: one request at a time, no unbounded queue
 
-    def _check_head(self, parser: httptools.HttpRequestParser) -> tuple[bool, bool]:
+    def _check_head(
+        self, parser: httptools.HttpRequestParser, method: bytes
+    ) -> tuple[bool, bool]:
         """Refuse what the facade cannot pass on exactly: (HTTP/1.0?, Expect: 100-continue?)."""
         limits = self.limits
         if self._head_size > limits.max_head_bytes:
@@ -346,7 +349,6 @@ class Connection(asyncio.Protocol):
             raise Refused(505, "http_version_not_supported",
                           f"HTTP/{version} is not served here: use HTTP/1.1")
         http10 = version == "1.0"
-        method = parser.get_method()
         if method == b"CONNECT":
             raise Refused(501, "not_implemented", "CONNECT: the facade is not a tunnel")
         url = self._url
@@ -355,8 +357,7 @@ class Connection(asyncio.Protocol):
             raise Refused(400, "bad_request", "the request target * is only for OPTIONS")
         hosts = 0
         host = b""
-        absolute = url[:1] not in (b"/", b"*")
-        if absolute:
+        if url[0] != 0x2F and url != b"*":
             if url[:7].lower() != b"http://" and url[:8].lower() != b"https://":
                 raise Refused(400, "bad_request",
                               "the request target must be a path or an http(s) URL")
@@ -368,6 +369,8 @@ class Connection(asyncio.Protocol):
         codings: list[bytes] = []
         expect_continue = False
         for name, value in self._headers:
+            if name not in _CHECKED:
+                continue  # most headers: one set lookup (a bytes object caches its hash)
             if name == b"host":
                 hosts += 1
                 host = value
@@ -400,7 +403,7 @@ class Connection(asyncio.Protocol):
                               "only the chunked transfer coding is understood")
         elif length is not None and length > limits.max_body_bytes:
             raise _body_too_large(limits)
-        if parser.should_upgrade() and (codings or length):
+        if (codings or length) and parser.should_upgrade():
             # llhttp ends an Upgrade request at its head; its body would be read as the next
             # request. The facade serves no upgrades, so the request is refused instead.
             raise Refused(400, "bad_request", "an Upgrade request with a body is not served")
