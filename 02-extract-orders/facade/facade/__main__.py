@@ -64,6 +64,24 @@ async def serve(host: str, port: int) -> int:
     return 0
 
 
+def raise_open_file_limit(wanted: int = 65536) -> None:
+    """Every client connection is a file descriptor, and a proxied request a second one.
+
+    Many systems start processes with a soft limit of 1024: a few hundred concurrent clients
+    would then make accept() fail (EMFILE). The soft limit may be raised up to the hard one
+    without privileges, as nginx's worker_rlimit_nofile or uvicorn's users do by hand.
+    """
+    try:
+        import resource  # not on Windows, whose limits are not these
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m facade", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("FACADE_HOST", "127.0.0.1"))
@@ -72,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "--routes", help="routing table file (default: $FACADE_ROUTES, else routes.toml)"
     )
     args = parser.parse_args(argv)
+    raise_open_file_limit()
     if args.routes:
         os.environ["FACADE_ROUTES"] = args.routes  # read by the app at startup
     try:
