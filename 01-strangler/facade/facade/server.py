@@ -252,12 +252,17 @@ class Connection(asyncio.Protocol):
             worker.cancel()
 
     def eof_received(self) -> bool | None:
-        # The client closed its side. As nginx does, the facade takes that for the client
-        # gone (a half-closed client still waiting for its answer is rare; a closed one that
-        # holds an upstream connection until the upstream answers is not): returning None
-        # closes the transport, and connection_lost stops the request in progress.
+        # The client closed its sending side: `sock.shutdown(SHUT_WR)` after a request, as
+        # scripts and `nc -N` do, still expects the answer (RFC 9112 9.6: either side may
+        # close; a server answers what it received whole). A client that closed altogether
+        # looks the same until the answer is written and refused: it holds its upstream slot at
+        # most for the request's budget. A head or body cut short can never complete: close now.
+        if self._lingering:
+            return None  # lingering after a refusal: the client has read it and closed
         self._eof = True
-        return None
+        if self.current is None and self.head_since is None and self.pending:
+            return True  # keep the transport open for writing; the worker closes it
+        return None  # returning None closes the transport: connection_lost stops the rest
 
     def data_received(self, data: bytes) -> None:
         if self._broken:
@@ -462,6 +467,9 @@ class Connection(asyncio.Protocol):
         try:
             while not self.closed:
                 if not self.pending:
+                    if self._eof:
+                        self.close()  # half-closed, and everything it asked is answered
+                        return
                     self.idle_since = self.loop.time()
                     self._next = self.loop.create_future()
                     await self._next
