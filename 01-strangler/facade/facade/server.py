@@ -217,6 +217,10 @@ class Connection(asyncio.Protocol):
         self._head_size = 0  # the head as parsed so far: request line and header fields
         self._head_bytes = 0  # bytes read while the head is incomplete (what httptools buffers)
         self._broken = False  # the parser failed: nothing more is read from this connection
+        # After a chunk's size line, until its data: a last chunk's trailers are parsed here,
+        # and httptools buffers a trailer field whole, like a header (bounded the same way).
+        self._chunk_head = False
+        self._chunk_head_bytes = 0
         self._eof = False  # the client closed its side
         self._lingering = False  # refused: reading and dropping until the client closes
         self._reading_paused = False
@@ -270,6 +274,8 @@ class Connection(asyncio.Protocol):
         self.last_read = self.loop.time()
         if self.head_since is not None or self.current is None:
             self._head_bytes += len(data)
+        elif self._chunk_head:
+            self._chunk_head_bytes += len(data)
         try:
             while True:
                 try:
@@ -293,6 +299,8 @@ class Connection(asyncio.Protocol):
         if self.head_since is not None and self._head_bytes > self.limits.max_head_bytes:
             # A head still incomplete after this many bytes (one endless header line, say).
             self._parse_failed(_head_too_large(self.limits))
+        elif self._chunk_head and self._chunk_head_bytes > self.limits.max_head_bytes:
+            self._parse_failed(_head_too_large(self.limits))  # an endless trailer field
 
     def pause_writing(self) -> None:
         self._writing_paused = self.loop.create_future()
@@ -414,7 +422,15 @@ class Connection(asyncio.Protocol):
             raise Refused(400, "bad_request", "an Upgrade request with a body is not served")
         return http10, expect_continue
 
+    def on_chunk_header(self) -> None:
+        self._chunk_head = True
+        self._chunk_head_bytes = 0
+
+    def on_chunk_complete(self) -> None:
+        self._chunk_head = False
+
     def on_body(self, chunk: bytes) -> None:
+        self._chunk_head = False
         request = self.current
         if request is not None:
             request.received += len(chunk)

@@ -270,6 +270,20 @@ def test_an_endless_header_is_cut_off_at_the_limit_not_buffered(facade):
     healthy(facade)
 
 
+def test_an_endless_trailer_is_cut_off_at_the_limit(facade):
+    with Raw(facade.port) as raw:
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"5\r\nhello\r\n0\r\nX-Endless: ")
+        try:
+            for _ in range(40):
+                raw.send(b"a" * 16384)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = raw.answer()
+        assert answer.status == 431, answer
+    healthy(facade)
+
+
 def test_a_body_over_the_limit_is_refused_with_413_before_it_is_read(facade):
     before = proxied(facade)
     answer = assert_refused(
