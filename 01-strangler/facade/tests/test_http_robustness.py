@@ -32,6 +32,11 @@ prefix = "/broken"
 old = "bad"
 
 [[routes]]
+prefix = "/patient"                  # a budget beyond the header timeout
+old = "monolith"
+budget_ms = 3000
+
+[[routes]]
 prefix = "/"
 old = "monolith"
 """
@@ -435,6 +440,20 @@ def test_pipelined_requests_are_answered_in_order(facade):
         assert echo(raw.answer())["query"] == "n=5"
         raw.closed_within(2)
         assert raw.buf == b""  # no body after the HEAD answer, nothing after the last
+
+
+def test_a_pipelined_head_waiting_behind_a_slow_answer_is_not_timed_out(facade):
+    # The facade stops reading while it answers the first request, with the second's head half
+    # read: that wait is the facade's, and must not count against the second's header timeout.
+    with Raw(facade.port) as raw:
+        raw.send(b"GET /patient?delay=%g HTTP/1.1\r\nHost: x\r\n\r\n" % (TIMEOUT + 0.8)
+                 + b"GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 + b"GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.2)  # (the end of the head in a later segment, read once reading resumes)
+        raw.send(b"X-Last: 1\r\n\r\n")
+        assert echo(raw.answer())["query"] == f"delay={TIMEOUT + 0.8:g}"
+        assert echo(raw.answer())["query"] == "n=1"
+        assert echo(raw.answer())["query"] == "n=2"
 
 
 def test_head_answers_without_a_body(facade):

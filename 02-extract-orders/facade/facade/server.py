@@ -651,7 +651,11 @@ class Connection(asyncio.Protocol):
         if (self._reading_paused and self.transport is not None and len(self.pending) <= 1
                 and not self._broken):
             self._reading_paused = False
-            self.last_read = self.loop.time()  # the silence while paused was the facade's
+            # The silence while paused was the facade's, not the client's: the body and header
+            # timeouts start again (a head can be half read when pipelining pauses reading).
+            self.last_read = self.loop.time()
+            if self.head_since is not None:
+                self.head_since = self.last_read
             self.transport.resume_reading()
 
     def check_timers(self, now: float) -> None:
@@ -661,7 +665,7 @@ class Connection(asyncio.Protocol):
             if now - self.idle_since > limits.keepalive_idle:
                 self.close()  # nothing asked: no answer owed (a 408 here confuses browsers)
         elif self.head_since is not None:
-            if now - self.head_since > limits.header_timeout:
+            if now - self.head_since > limits.header_timeout and not self._reading_paused:
                 self._parse_failed(Refused(
                     408, "request_timeout",
                     f"the request's headers did not arrive within {limits.header_timeout:g} s",
