@@ -26,6 +26,7 @@ MISBEHAVING = Path(__file__).resolve().parent / "misbehaving.py"
 MAX_BODY = 100_000
 TIMEOUT = 1.0  # header, body and idle timeouts of the facade under test
 LINGER = 2.0  # server.LINGER: how long a refused connection may stay open, at most
+POOL = 20  # requests in flight per upstream
 ROUTES = """
 [[routes]]
 prefix = "/broken"
@@ -54,7 +55,7 @@ def facade(upstreams, tmp_path_factory):
             tmp_path_factory.mktemp("robustness"), table(urls, ROUTES),
             FACADE_MAX_BODY_BYTES=str(MAX_BODY), FACADE_HEADER_TIMEOUT=str(TIMEOUT),
             FACADE_BODY_TIMEOUT=str(TIMEOUT), FACADE_CLIENT_IDLE_TIMEOUT=str(TIMEOUT),
-            FACADE_BUDGET_MS="300", FACADE_BUDGET_MARGIN_MS="1000",
+            FACADE_BUDGET_MS="300", FACADE_BUDGET_MARGIN_MS="1000", FACADE_POOL_LIMIT=str(POOL),
         )
         yield proc
     finally:
@@ -658,3 +659,27 @@ def test_an_upstream_slower_than_the_budget_becomes_a_json_504(facade):
         assert 1.25 < took < 4, took  # budget 0.3 s + margin 1 s
         raw.send(GET)
         assert echo(raw.answer())["path"] == "/echo"
+
+
+def test_a_request_queued_behind_a_hung_upstream_still_gets_its_504_within_budget(facade):
+    # Every slot is held by a request the upstream sits on for 2 s (allowed 3 s + 1 s); the
+    # next one waits for a slot, but never past its own budget (0.3 s + 1 s).
+    hung = [Raw(facade.port) for _ in range(POOL)]
+    try:
+        for raw in hung:
+            raw.send(b"GET /patient?delay=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_until(lambda: facade.metric("facade_upstream_in_flight", upstream="monolith")
+                   == POOL, 3, "every slot taken")
+        with Raw(facade.port) as raw:
+            started = time.monotonic()
+            raw.send(GET)
+            answer = raw.answer()
+            took = time.monotonic() - started
+        assert answer.status == 504 and "no free connection" in answer.json()["detail"], answer
+        assert took < 1.3 + 0.6, took  # before: it waited 2 s for a slot, past its budget
+        for raw in hung:
+            assert echo(raw.answer())["query"] == "delay=2"
+    finally:
+        for raw in hung:
+            raw.sock.close()
+    healthy(facade)
