@@ -67,3 +67,16 @@ def test_every_requirement_is_pinned_in_the_one_constraints_file():
     missing = {f"{p.relative_to(ROOT)}: {n}" for p in files for n in requirement_names(p)
                if n not in pinned}
     assert not missing, sorted(missing)
+
+
+def test_stage_03_keeps_stage_02s_front_door_so_extract_facade_tests_it():
+    """03's lesson is behind the front door: its facade is 02's, file for file (a stage never
+    imports another's code, so it is a copy). tox runs the facade's tests once, on 02's copy
+    (`extract-facade`); the day 03's copy changes, this fails: give it its own env then."""
+    def files(stage):
+        base = ROOT / stage / "facade"
+        return {p.relative_to(base): p.read_bytes() for p in base.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts}
+    old, new = files("02-extract-orders"), files("03-events")
+    assert old.keys() == new.keys(), sorted(map(str, old.keys() ^ new.keys()))
+    assert [str(p) for p in old if old[p] != new[p]] == []

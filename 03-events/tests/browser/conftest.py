@@ -23,6 +23,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -218,7 +219,14 @@ class ShopApi:
                   "card_number": GOOD_CARD},
             headers={"Authorization": f"Token {self.token(username, CUSTOMERS[username])}"})
         assert resp.status_code in (201, 202), resp.text
-        return resp.json()
+        order = resp.json()
+        # Since stage 03 the answer is `pending` and the saga decides: poll its Location.
+        deadline = time.monotonic() + 30
+        while order["status"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            order = self.client.get(resp.headers["Location"], headers={
+                "Authorization": resp.request.headers["Authorization"]}).json()
+        return order
 
     def set_stock(self, slug: str, quantity: int) -> None:
         """Staff put stock back (the staff-only stock API), so the walk can run again."""
@@ -395,6 +403,10 @@ class Shop:
     def _mark_page(self) -> None:
         """Tag the page we are on, so that the next one is known when it has replaced it."""
         self.driver.execute_script("window.walkPage = 'left behind'")
+
+    def look(self, name: str) -> str:
+        """The page as it is now (one that refreshed itself): checked and kept, as on arrival."""
+        return self._arrived(name)
 
     def _arrived(self, name: str, *, footer: bool = True) -> str:
         """The page is loaded and kept; it names its service (pages of the shop's own: in the

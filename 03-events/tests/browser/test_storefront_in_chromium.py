@@ -2,11 +2,14 @@
 
 Browse, search, open a product, fill the cart, check out as a stranger (the login page says
 why), log in, pay; a declined card; the last teapot sold to someone else first; My orders and a
-cancellation. The conftest checks every page (its footer names the service that rendered it)
+cancellation. Since stage 03 checkout answers at once (`pending`) and the order page refreshes
+until the saga has decided: a decline or a sold-out item shows there, with its reason. The conftest checks every page (its footer names the service that rendered it)
 and, after each test, that nothing left 127.0.0.1 and nothing answered 400 or more.
 """
 
+import contextlib
 import re
+import time
 
 import pytest
 
@@ -76,10 +79,12 @@ def test_checkout_as_a_stranger_asks_for_a_login_then_pays_and_the_order_can_be_
     assert shop.path == "/checkout/"
     assert "€68.00" in shop.text("main p strong")
 
-    shop.submit("main form", {"card_number": GOOD_CARD_SPACED}, "paid")
+    shop.submit("main form", {"card_number": GOOD_CARD_SPACED}, "accepted")
     order_id = int(re.fullmatch(r"/orders/(\d+)/", shop.path).group(1))
-    assert shop.messages() == [f"Thank you! Order #{order_id} is confirmed."]
-    assert shop.text("h1") == f"Order #{order_id}: confirmed"
+    # Accepted at once, decided by the saga a moment later: the page refreshes until then.
+    assert shop.messages() == [f"Thank you! Order #{order_id} is pending."]
+    assert settled(shop) == f"Order #{order_id}: confirmed"
+    shop.look("paid")
     assert shop.served_by == order_pages_by
     assert shop_api.product("french-press")["stock"] == before - 2
     assert shop.find("header nav a", text="Cart").text == "Cart (0)"
@@ -98,7 +103,7 @@ def test_checkout_as_a_stranger_asks_for_a_login_then_pays_and_the_order_can_be_
     assert shop_api.product("french-press")["stock"] == before
 
 
-def test_a_declined_card_says_so_and_keeps_the_cart(shop, shop_api):
+def test_a_declined_card_rejects_the_order_with_its_reason_and_takes_no_stock(shop, shop_api):
     before = shop_api.product("moka-pot")["stock"]
     shop.open("/accounts/login/", "login")
     assert not shop.messages(), "nobody sent us here: the login page has no reason to give"
@@ -107,15 +112,16 @@ def test_a_declined_card_says_so_and_keeps_the_cart(shop, shop_api):
     shop.submit("main form", {"quantity": "1"}, "cart")
     shop.click("a.button", "checkout", text="Check out")
 
-    shop.submit("main form", {"card_number": DECLINED_CARD}, "declined")
-    assert shop.path == "/checkout/"
-    assert shop.text("[role=alert]") == (
-        "Your card was declined. Nothing was charged and nothing reserved.")
-    assert shop.find("header nav a", text="Cart").text == "Cart (1)"
+    shop.submit("main form", {"card_number": DECLINED_CARD}, "accepted-then-declined")
+    order_id = int(re.fullmatch(r"/orders/(\d+)/", shop.path).group(1))
+    # The card is tried after the answer: the order page gives the saga's verdict and reason.
+    assert settled(shop) == f"Order #{order_id}: rejected"
+    assert shop.text(".reason") == "Not placed: payment_declined. Nothing was charged."
+    shop.look("declined")
     assert shop_api.product("moka-pot")["stock"] == before
 
 
-def test_the_last_teapot_bought_by_someone_else_first_is_sold_out_at_checkout(shop, shop_api):
+def test_the_last_teapot_bought_by_someone_else_first_rejects_the_order_as_sold_out(shop, shop_api):
     teapot = shop_api.product("last-teapot")
     assert teapot["stock"] == 1, "the seed leaves exactly one teapot"
     try:
@@ -127,9 +133,11 @@ def test_the_last_teapot_bought_by_someone_else_first_is_sold_out_at_checkout(sh
         shop.click("a.button", "checkout", text="Check out")
 
         assert shop_api.buy("bob", "last-teapot", 1)["status"] == "confirmed"
-        shop.submit("main form", {"card_number": GOOD_CARD}, "sold-out")
-        assert shop.path == "/checkout/"
-        assert shop.text("[role=alert]") == "Sorry, we do not have enough of The last teapot left."
+        shop.submit("main form", {"card_number": GOOD_CARD}, "accepted-then-sold-out")
+        order_id = int(re.fullmatch(r"/orders/(\d+)/", shop.path).group(1))
+        assert settled(shop) == f"Order #{order_id}: rejected"
+        assert shop.text(".reason") == "Not placed: out_of_stock. Nothing was charged."
+        shop.look("sold-out")
 
         shop.open("/products/last-teapot/", "product-sold-out")
         assert "sold out" in shop.text("main")
@@ -151,3 +159,16 @@ def test_the_admin_shows_the_monoliths_orders_as_the_frozen_copy_they_are(shop):
     assert note.startswith("Frozen copy.") and "orders service's own database" in note, note
     assert shop.find("#content [role=note] a", text="/api/v1/orders/").get_attribute(
         "href").endswith("/api/v1/orders/")
+
+
+def settled(shop, seconds: float = 30) -> str:
+    """The order page's heading once the saga has decided (the page refreshes every second
+    while the order is pending)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # the page may be mid-refresh
+            heading = shop.text("h1")
+            if not heading.endswith(": pending"):
+                return heading
+        time.sleep(0.2)
+    pytest.fail(f"the order was still pending after {seconds} s", pytrace=False)
