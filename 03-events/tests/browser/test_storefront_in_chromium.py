@@ -3,7 +3,8 @@
 Browse, search, open a product, fill the cart, check out as a stranger (the login page says
 why), log in, pay; a declined card; the last teapot sold to someone else first; My orders and a
 cancellation. Since stage 03 checkout answers at once (`pending`) and the order page refreshes
-until the saga has decided: a decline or a sold-out item shows there, with its reason. The conftest checks every page (its footer names the service that rendered it)
+until the saga has decided: a decline or a sold-out item shows there, with its reason.
+The conftest checks every page (its footer names the service that rendered it)
 and, after each test, that nothing left 127.0.0.1 and nothing answered 400 or more.
 """
 
