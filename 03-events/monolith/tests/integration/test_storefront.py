@@ -59,6 +59,8 @@ class FakeOrders:
         monkeypatch.setattr(orders_grpc, "orders_of", lambda customer_id: list(
             reversed(self.orders.values())))
         monkeypatch.setattr(orders_grpc, "order_of", self.get)
+        monkeypatch.setattr(orders_grpc, "history_of", lambda customer_id: (list(
+            reversed(self.orders.values())), orders_grpc.Lag()))
 
     def place(self, client, lines, card):
         self.calls.append(("place", client.headers["Authorization"], lines, card))
