@@ -218,6 +218,22 @@ def lag(path: str | None = None, limit: int = 5000) -> Lag:
     return result
 
 
+def metrics(request):
+    """`GET /metrics` (Prometheus text format): the read model's lag, for a dashboard or an
+    alert ("order history more than 5 s behind")."""
+    from django.http import HttpResponse
+
+    behind = lag()
+    body = (
+        "# HELP order_history_lag_events order.changed events written but not yet applied\n"
+        "# TYPE order_history_lag_events gauge\n"
+        f"order_history_lag_events {behind.events}\n"
+        "# HELP order_history_lag_seconds age of the oldest event not yet applied\n"
+        "# TYPE order_history_lag_seconds gauge\n"
+        f"order_history_lag_seconds {behind.seconds:.3f}\n")
+    return HttpResponse(body, content_type="text/plain; version=0.0.4")
+
+
 def _order(row):
     """A projection row as an unsaved Order with its lines cached: the serializers and the gRPC
     mapping read it exactly as they read the write side's."""

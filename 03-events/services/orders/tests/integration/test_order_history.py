@@ -10,7 +10,7 @@ from orders.projections import order_history
 from orders import services
 from orders.models import Order, OutboxMessage
 
-from ..conftest import DECLINED_CARD, GOOD_CARD, settle
+from ..conftest import DECLINED_CARD, GOOD_CARD, api_as, settle
 
 URL = "/api/v1/orders/"
 pytestmark = pytest.mark.django_db
@@ -107,8 +107,10 @@ def test_the_lag_counts_events_not_applied_and_the_age_of_the_oldest(alice_api, 
     first = changes()[0]
     order_history.project(first)
     assert order_history.lag().events == 1
+    assert "order_history_lag_events 1\n" in api_as().get("/metrics").content.decode()
     settle()
     assert order_history.lag().events == 0
+    assert "order_history_lag_seconds 0.000\n" in api_as().get("/metrics").content.decode()
 
 
 def test_a_poisoned_order_changed_is_a_dead_letter_not_a_row(alice_api, product):
