@@ -59,8 +59,9 @@ def measure(events: int) -> dict:
 
     from django.db import connection, transaction
     from orders.events import outbox
-    from orders.models import OutboxMessage
     from orders.projections import order_history
+
+    from orders.models import OutboxMessage
 
     logging.getLogger("orders.events.outbox").setLevel(logging.ERROR)
     outbox.ring = lambda: None  # no relay to wake here

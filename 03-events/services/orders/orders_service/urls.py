@@ -1,9 +1,9 @@
 from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
+from orders.projections.order_history import metrics as order_history_metrics
 
 from orders_service import health, token_scheme  # noqa: F401 (registers the scheme)
-from orders.projections.order_history import metrics as order_history_metrics
 
 urlpatterns = [
     # Exactly the paths the monolith had: the facade sends /api/v1/orders here.

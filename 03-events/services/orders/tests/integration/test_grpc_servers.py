@@ -17,8 +17,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from orders.projections import order_history
+
 from shopapi.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from ..monolith import free_port, stop_process, wait_grpc_serving

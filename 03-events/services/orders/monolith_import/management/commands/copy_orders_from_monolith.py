@@ -19,10 +19,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.db import connections, transaction
+from orders.projections import order_history
 
 from monolith_import.models import Checkpoint, LegacyOrder, LegacyOrderLine, LegacyPayment
 from orders.models import Order, OrderLine
-from orders.projections import order_history
 from payments.models import Payment
 
 SOURCE = "monolith"
