@@ -46,6 +46,10 @@ CREATE TABLE IF NOT EXISTS checkpoint (
     name TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS source (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    first_event TEXT NOT NULL
+);
 """
 
 _local = threading.local()
@@ -88,6 +92,37 @@ def emit_changed(order, parent_trace: str | None = None) -> None:
     outbox.emit(EVENT, 1, order.id, changed(order), parent_trace)
 
 
+_verified: set[str] = set()
+
+
+def _first_event():
+    from orders.models import OutboxMessage
+
+    first = (OutboxMessage.objects.filter(type=EVENT).order_by("position")
+             .values_list("message_id", flat=True).first())
+    return None if first is None else str(first)
+
+
+def ensure_source(path: str | None = None) -> None:
+    """A read model belongs to one event log. The store remembers the id of the log's first
+    event; a store built from another log (the orders database recreated, a file left from an
+    earlier run) is rebuilt from this one, never mixed with it. Checked once per process."""
+    path = str(path or settings.ORDER_HISTORY_DB)
+    if path in _verified:
+        return
+    first = _first_event()
+    if first is None:
+        return  # no event yet: nothing to compare with (checked again on the next call)
+    row = connect(path).execute("SELECT first_event FROM source").fetchone()
+    if row is None or row[0] != first:
+        empty = connect(path).execute("SELECT count(*) FROM inbox").fetchone()[0] == 0
+        if row is None and empty:
+            connect(path).execute("INSERT OR REPLACE INTO source VALUES (1, ?)", (first,))
+        else:
+            rebuild(path)
+    _verified.add(path)
+
+
 def _apply(db: sqlite3.Connection, envelope: dict, position: int) -> bool:
     """Apply one event inside an open transaction. False: seen before (the inbox)."""
     try:
@@ -122,6 +157,7 @@ def project(envelope: dict, position: int | None = None, path: str | None = None
                     .values_list("position", flat=True).first())
         if position is None:  # not from our outbox (a replayed copy of a pruned one)
             raise LookupError(f"{EVENT} {envelope['id']} is not in the outbox")
+    ensure_source(path)
     db = connect(path)
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -144,6 +180,10 @@ def rebuild(path: str | None = None, batch: int = 2000) -> int:
         db.execute("DELETE FROM order_history")
         db.execute("DELETE FROM inbox")
         db.execute("DELETE FROM checkpoint")
+        db.execute("DELETE FROM source")
+        first = _first_event()
+        if first is not None:
+            db.execute("INSERT INTO source VALUES (1, ?)", (first,))
         last, count = 0, 0
         while True:
             rows = list(OutboxMessage.objects.filter(type=EVENT, position__gt=last)
@@ -186,6 +226,7 @@ def lag(path: str | None = None, limit: int = 5000) -> Lag:
     """
     from orders.models import OutboxMessage
 
+    ensure_source(path)
     db = connect(path)
     row = db.execute("SELECT position FROM checkpoint WHERE name = 'low_water'").fetchone()
     low = row[0] if row else 0

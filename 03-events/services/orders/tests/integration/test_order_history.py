@@ -125,3 +125,19 @@ def test_a_poisoned_order_changed_is_a_dead_letter_not_a_row(alice_api, product)
     consumer.consume(envelope)
     assert DeadLetter.objects.filter(type="order.changed", kind="poison").exists()
     assert order_history.rows() == []
+
+
+def test_a_store_built_from_another_event_log_is_rebuilt_not_mixed(alice_api, product):
+    """A file left from an earlier run, or the orders database recreated: the store's rows
+    would hide the new log's (an older position never overwrites) and show orders that are not
+    there. The store remembers its log's first event and rebuilds when it differs."""
+    place(alice_api, product)
+    settle()
+    live = order_history.rows()
+    db = order_history.connect()
+    db.execute("INSERT INTO order_history VALUES (999, 2, 'confirmed', '', 1, "
+               "'2026-01-01T00:00:00+00:00', '[]', 99999)")
+    db.execute("UPDATE source SET first_event = 'from-another-log'")
+    order_history._verified.clear()  # as a process started afresh
+    assert order_history.lag().events == 0
+    assert order_history.rows() == live
