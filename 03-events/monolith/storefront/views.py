@@ -161,13 +161,13 @@ def checkout(request):
 def order_history(request):
     # Graceful degradation: with the orders service down, the page still renders and says so.
     try:
-        history, unavailable = orders_grpc.orders_of(request.user.id), None
+        (history, lag), unavailable = orders_grpc.history_of(request.user.id), None
     except orders_grpc.Unavailable:
-        history, unavailable = [], UNAVAILABLE
+        history, lag, unavailable = [], orders_grpc.Lag(), UNAVAILABLE
     return render(
         request,
         "storefront/order_history.html",
-        {"orders": history, "unavailable": unavailable},
+        {"orders": history, "unavailable": unavailable, "lag": lag},
     )
 
 

@@ -68,10 +68,35 @@ def _order(message) -> Order:
 
 
 def orders_of(customer_id: int, limit: int = 50) -> list[Order]:
+    return history_of(customer_id, limit)[0]
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far the orders service's order-history read model is behind (its trailing
+    metadata `x-projection-lag: events=N; seconds=S`); the customer's own orders are merged in
+    regardless, so this is said, not hidden."""
+
+    events: int = 0
+    seconds: float = 0.0
+
+
+def _lag(metadata) -> Lag:
+    for key, value in metadata or ():
+        if key == "x-projection-lag":
+            try:
+                fields = dict(part.strip().split("=", 1) for part in value.split(";"))
+                return Lag(int(fields["events"]), float(fields["seconds"]))
+            except (KeyError, ValueError):
+                break
+    return Lag()
+
+
+def history_of(customer_id: int, limit: int = 50) -> tuple[list[Order], Lag]:
     stub = _stub(settings.ORDERS_GRPC)
-    reply = _call(stub.ListOrders, orders_pb2.ListOrdersRequest(customer_id=customer_id,
-                                                                limit=limit))
-    return [_order(order) for order in reply.orders]
+    reply, call = _call(stub.ListOrders.with_call,
+                        orders_pb2.ListOrdersRequest(customer_id=customer_id, limit=limit))
+    return [_order(order) for order in reply.orders], _lag(call.trailing_metadata())
 
 
 def order_of(customer_id: int, order_id: int) -> Order:

@@ -59,6 +59,8 @@ class FakeOrders:
         monkeypatch.setattr(orders_grpc, "orders_of", lambda customer_id: list(
             reversed(self.orders.values())))
         monkeypatch.setattr(orders_grpc, "order_of", self.get)
+        monkeypatch.setattr(orders_grpc, "history_of", lambda customer_id: (list(
+            reversed(self.orders.values())), orders_grpc.Lag()))
 
     def place(self, client, lines, card):
         self.calls.append(("place", client.headers["Authorization"], lines, card))
@@ -105,6 +107,19 @@ def test_checkout_places_the_order_as_the_customer_and_history_shows_it(browser,
     browser.post("/orders/1/")  # the cancel button
     assert fake_orders.calls[-1] == ("cancel", 1)
     assert "cancelled" in browser.get("/orders/1/").content.decode()
+
+
+def test_the_history_says_when_the_read_model_is_behind(browser, fake_orders, monkeypatch):
+    _login(browser)
+    assert "behind" not in browser.get("/orders/").content.decode()  # up to date: nothing said
+    monkeypatch.setattr(orders_grpc, "history_of", lambda customer_id: (
+        [], orders_grpc.Lag(3, 1.24)))
+    page = browser.get("/orders/").content.decode()
+    assert "This history is 3 updates (1.2 s) behind" in page
+    # what the orders service sends as trailing metadata (orders/rpc/servicers.py)
+    assert orders_grpc._lag([("x-projection-lag", "events=3; seconds=1.250")]) == (
+        orders_grpc.Lag(3, 1.25))
+    assert orders_grpc._lag([("x-projection-lag", "garbled")]) == orders_grpc.Lag()
 
 
 def test_a_declined_card_at_checkout_shows_the_reason_and_keeps_the_cart(browser, fake_orders):

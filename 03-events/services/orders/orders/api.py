@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from orders import idempotency, services
 from orders.deadline import DeadlineExceeded
+from orders.projections import order_history
 from orders.serializers import OrderOut, PlaceOrderIn, Rejection
 
 
@@ -30,6 +31,21 @@ class OrderListCreate(generics.ListAPIView):
 
     def get_queryset(self):
         return services.orders_of(self.request.user.id)
+
+    @extend_schema(responses={200: OrderOut(many=True)}, parameters=[OpenApiParameter(
+        "X-Projection-Lag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=True,
+        description="How far the order-history read model is behind the orders: "
+                    "`events=N; seconds=S`. Your own orders are always in the list.")])
+    def get(self, request, *args, **kwargs):
+        # CQRS (T16): served from the read model (orders/projections/order_history.py), not the
+        # orders table. Read-your-own-writes: the caller's orders that events not yet applied
+        # name are merged from the write side, so a client never misses the order it just
+        # placed, and never waits for the worker (a stopped worker would block every list).
+        orders, behind = order_history.read_orders(request.user.id)
+        page = self.paginate_queryset(orders)
+        response = self.get_paginated_response(self.get_serializer(page, many=True).data)
+        response["X-Projection-Lag"] = behind.header()
+        return response
 
     @extend_schema(
         request=PlaceOrderIn,

@@ -24,6 +24,7 @@ from django.utils import timezone
 from orders.clients import inventory
 from orders.deadline import Deadline
 from orders.models import IdempotencyKey, Order, OrderLine, PlaceOrderSaga
+from orders.projections import order_history
 from orders.sagas import place_order as saga
 from payments import services as payments
 
@@ -84,6 +85,7 @@ def accept_order(customer, lines: list[Line], card_number: str,
                 OrderLine(order=order, product_id=pid, product_name=products[pid][0],
                           unit_price_cents=products[pid][1], quantity=qty)
                 for pid, qty in sorted(wanted.items()))
+            order_history.emit_changed(order, traceparent)  # the read model's feed (CQRS)
             saga.begin(order, {"card_number": card_number,
                                "email": getattr(customer, "email", "") or ""}, traceparent)
             if record is not None:
@@ -101,6 +103,7 @@ def cancel_order(customer, order_id: int, deadline: Deadline | None = None) -> O
         payments.refund(order)
         order.status = Order.Status.CANCELLED
         order.save(update_fields=["status"])
+        order_history.emit_changed(order)
     # After our commit: if the inventory does not answer, the release is recorded and the
     # sweeper delivers it; the customer's cancellation and refund stand either way.
     inventory.release(order.reservation_id, deadline)

@@ -88,6 +88,16 @@ USE_I18N = True
 USE_TZ = True
 
 EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+# The order-history read model's own store (orders/projections/order_history.py): a separate
+# SQLite file, whatever the orders database is; it can be deleted and rebuilt from the outbox.
+# Beside the orders database's file when it is SQLite (a throwaway database gets a throwaway
+# read model), else in var/ under the database's name.
+ORDER_HISTORY_DB = os.environ.get("ORDER_HISTORY_DB") or (
+    str(Path(DATABASES["default"]["NAME"]).with_suffix(".order_history.sqlite3"))
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    else str(VAR_DIR / f"order_history-{DATABASES['default']['NAME']}.sqlite3"))
+# The event-sourced payment ledger's own event store (payments/ledger.py, eventsourcing 9.5).
+PAYMENT_LEDGER_DB = os.environ.get("PAYMENT_LEDGER_DB") or str(VAR_DIR / "payment_ledger.sqlite3")
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = "shop@workshop.example"
 

@@ -1,6 +1,7 @@
 from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
+from orders.projections.order_history import metrics as order_history_metrics
 
 from orders_service import health, token_scheme  # noqa: F401 (registers the scheme)
 
@@ -10,5 +11,6 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("metrics", order_history_metrics),
     path("", lambda request: JsonResponse({"service": "orders"})),
 ]

@@ -45,8 +45,11 @@ def monolith(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _settings(settings, monolith):
+def _settings(settings, monolith, tmp_path):
     settings.PAYMENT_TIMEOUT_SECONDS = 0.05
+    # The order-history read model is a file of its own, outside the test's transaction: a
+    # fresh one per test, or it would keep rows of orders a rolled-back test made.
+    settings.ORDER_HISTORY_DB = str(tmp_path / "order_history.sqlite3")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MONOLITH_GRPC = monolith.target
     customers.forget_all()

@@ -3,6 +3,7 @@
 import grpc
 
 from orders import services
+from orders.projections import order_history
 from orders.rpc.server import django_call
 from shopapi.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -31,7 +32,11 @@ class OrdersServicer(orders_pb2_grpc.OrdersServicer):
         if request.limit < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "limit must not be negative")
         limit = min(request.limit or DEFAULT_LIMIT, MAX_LIMIT)
-        orders = services.orders_of(request.customer_id)[:limit]
+        # From the read model, the caller's unapplied writes merged (orders/api.py says why);
+        # the lag travels as trailing metadata, and the storefront says when it is behind.
+        orders, behind = order_history.read_orders(request.customer_id)
+        orders = orders[:limit]
+        context.set_trailing_metadata((("x-projection-lag", behind.header()),))
         return orders_pb2.ListOrdersResponse(orders=[to_message(order) for order in orders])
 
     @django_call

@@ -6,6 +6,7 @@ balancer or a Kubernetes probe asks. Every server of the stage must answer both.
 """
 
 import contextlib
+import json
 import os
 import sqlite3
 import subprocess
@@ -16,6 +17,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from orders.projections import order_history
 
 from shopapi.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -30,8 +32,9 @@ def orders_grpc(tmp_path_factory):
     (customer 2) and one of bob's (customer 3)."""
     tmp = tmp_path_factory.mktemp("orders-grpc")
     db = tmp / "orders.sqlite3"
+    history = tmp / "order_history.sqlite3"  # the read model the list is served from
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "DJANGO_SECRET_KEY": "tests-only",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", "ORDER_HISTORY_DB": str(history)}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=SERVICE, env=env,
                    check=True)
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
@@ -42,6 +45,12 @@ def orders_grpc(tmp_path_factory):
             conn.execute("INSERT INTO orders_orderline (order_id, product_id, product_name, "
                          "unit_price_cents, quantity) VALUES (?, 1, 'Espresso cup', 900, 1)",
                          (order_id,))
+            # ... and as the read model has them (what its events would have written)
+            order_history.connect(history).execute(
+                "INSERT INTO order_history VALUES (?, ?, 'confirmed', '', 900, ?, ?, ?)",
+                (order_id, customer, f"2026-11-25T10:0{minute}:00+00:00", json.dumps(
+                    [{"product_id": 1, "product_name": "Espresso cup", "quantity": 1,
+                      "unit_price_cents": 900}]), order_id))
     port = free_port()
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "manage.py", "serve_grpc", "--port", str(port)],
@@ -91,8 +100,10 @@ def test_health_of_a_service_a_server_does_not_have_is_not_found(orders_grpc):
 def test_list_orders_answers_one_customers_orders_newest_first(orders_grpc):
     with grpc.insecure_channel(orders_grpc) as channel:
         stub = orders_pb2_grpc.OrdersStub(channel)
-        reply = stub.ListOrders(orders_pb2.ListOrdersRequest(customer_id=2), timeout=5)
+        reply, call = stub.ListOrders.with_call(orders_pb2.ListOrdersRequest(customer_id=2),
+                                                timeout=5)
         assert [order.id for order in reply.orders] == [3, 1]
+        assert ("x-projection-lag", "events=0; seconds=0.000") in call.trailing_metadata()
         assert reply.orders[0].lines[0].product_name == "Espresso cup"
         assert reply.orders[0].created_at.startswith("2026-11-25T10:03:00")
         limited = stub.ListOrders(orders_pb2.ListOrdersRequest(customer_id=2, limit=1), timeout=5)

@@ -19,6 +19,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.core.management.color import no_style
 from django.db import connections, transaction
+from orders.projections import order_history
 
 from monolith_import.models import Checkpoint, LegacyOrder, LegacyOrderLine, LegacyPayment
 from orders.models import Order, OrderLine
@@ -102,6 +103,10 @@ class Command(BaseCommand):
                              card_last4=p.card_last4) for p in payments],
                     ignore_conflicts=True,
                 )
+                # The read model (orders/projections/order_history.py) learns of copied orders
+                # as of any other: an order.changed event each, in the same transaction.
+                for copied in Order.objects.filter(id__in=ids).prefetch_related("lines"):
+                    order_history.emit_changed(copied)
                 checkpoint.last_id = ids[-1]
                 checkpoint.copied += len(ids)
                 checkpoint.save()
