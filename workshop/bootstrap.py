@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,8 @@ REQUIREMENTS = ROOT / "workshop" / "requirements"
 CONSTRAINTS = ROOT / "constraints.txt"
 
 
-def venv_python(venv_dir: Path = VENV) -> Path:
+def venv_python(venv_dir: Path | None = None) -> Path:
+    venv_dir = venv_dir or VENV
     if os.name == "nt":
         return venv_dir / "Scripts" / "python.exe"
     return venv_dir / "bin" / "python"
@@ -68,19 +70,14 @@ def ensure(name: str) -> bool:
         print(f"workshop: creating the virtual environment in {VENV} (first run only)", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print(f"workshop: installing the {name!r} requirements (pinned by constraints.txt)", flush=True)
+    # uv, when the machine has it, installs the same pins several times faster than pip.
+    uv = shutil.which("uv")
+    if uv:
+        installer = [uv, "pip", "install", "--compile-bytecode", "--python", str(venv_python())]
+    else:
+        installer = [str(venv_python()), "-m", "pip", "install", "--disable-pip-version-check"]
     subprocess.run(
-        [
-            str(venv_python()),
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "-q",
-            "-r",
-            str(REQUIREMENTS / f"{name}.txt"),
-            "-c",
-            str(CONSTRAINTS),
-        ],
+        [*installer, "-q", "-r", str(REQUIREMENTS / f"{name}.txt"), "-c", str(CONSTRAINTS)],
         check=True,
     )
     stamp_file.write_text(wanted)

@@ -358,7 +358,10 @@ def parser() -> argparse.ArgumentParser:
                                        "verify"])
     ex.add_argument("id", nargs="?", help="e.g. 01.2 or 01-strangler/02-shadow-compare")
     ex.add_argument("number", nargs="?", type=int, help="hint number (default: the next one)")
-    ex.set_defaults(func=cmd_exercise, requirements="run")
+    ex.add_argument("--force", action="store_true",
+                    help="start: start again from the starting files, losing your changes")
+    # The run requirements plus the test runner the checks need (pytest & co).
+    ex.set_defaults(func=cmd_exercise, requirements="exercise")
     diff = sub.add_parser("diff", help="what changed between two stages (the lesson)")
     diff.add_argument("old", help="e.g. 00-monolith or 00")
     diff.add_argument("new", help="e.g. 01-strangler or 01")

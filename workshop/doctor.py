@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import subprocess
 import sys
 import urllib.parse
 from dataclasses import dataclass
@@ -209,7 +210,8 @@ def checks(
         )
 
     installed = [
-        name for name in ("run", "test") if (bootstrap.VENV / f".workshop-{name}.sha256").exists()
+        name for name in ("run", "exercise", "test")
+        if (bootstrap.VENV / f".workshop-{name}.sha256").exists()
     ]
     if installed:
         out.append(Check("dependencies", OK, f"{bootstrap.VENV} has: {', '.join(installed)}"))
@@ -222,6 +224,8 @@ def checks(
                 "nothing to do: `python3 -m workshop up` installs them on first use",
             )
         )
+
+    out.append(exercise_checks())
 
     try:
         from workshop import stages
@@ -295,6 +299,34 @@ def checks(
             )
         )
     return out
+
+
+# What `exercise check` runs in .venv: if one of these does not import, no check can run.
+EXERCISE_MODULES = ("pytest", "pytest_django", "pytest_timeout", "hypothesis", "httpx",
+                    "aiohttp", "django")
+
+
+def exercise_checks() -> Check:
+    """Can `exercise check` run the checks from .venv? Asked of its interpreter, not guessed."""
+    python = bootstrap.venv_python()
+    if not python.exists():
+        return Check("exercise checks", WARN, f"no {bootstrap.VENV} yet",
+                     "nothing to do: `python3 -m workshop exercise list` (or `up`) makes it, and "
+                     "any `exercise` command installs the test runner into it")
+    try:
+        result = subprocess.run(
+            [str(python), "-c", f"import {', '.join(EXERCISE_MODULES)}"],
+            capture_output=True, text=True, timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("exercise checks", FAIL, f"{python} does not run: {exc}",
+                     f"delete {bootstrap.VENV} and run `python3 -m workshop exercise list`")
+    if result.returncode == 0:
+        return Check("exercise checks", OK, f"can run: {python} has pytest and the stages' "
+                     "test packages")
+    missing = (result.stderr.strip().splitlines() or ["?"])[-1]
+    return Check("exercise checks", WARN, f"cannot run yet from {bootstrap.VENV}: {missing}",
+                 "`python3 -m workshop exercise list` installs the test runner into it")
 
 
 def run() -> int:

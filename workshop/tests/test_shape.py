@@ -58,7 +58,7 @@ def test_up_installs_the_union_of_every_deployable():
 def test_every_requirement_is_pinned_in_the_one_constraints_file():
     pinned = {line.split("==")[0].strip().lower().replace("_", "-")
               for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line}
-    # The files git knows (tracked or new, not ignored): globbing would walk .tox and .venv (seconds, for nothing).
+    # The files git knows (tracked or new, not ignored): a glob would walk .tox and .venv.
     tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
                               "*requirements*.txt", "workshop/requirements/*.txt"],
                              cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()

@@ -37,3 +37,20 @@ def test_nobody_cancels_someone_elses_order(bob, order):
     with pytest.raises(Order.DoesNotExist):
         services.cancel_order(bob, order.id)
     assert Order.objects.get(id=order.id).status == "confirmed"
+
+
+def test_stock_and_money_go_back_together_or_not_at_all(alice, product, order, monkeypatch):
+    """One transaction: when the refund fails, the cancel is refused as a whole: the order stays
+    confirmed and keeps its stock, so a retry can do all of it later."""
+    from payments import provider
+
+    def provider_down(charge_ref, amount_cents):
+        raise ConnectionError("the payment provider does not answer (injected)")
+
+    monkeypatch.setattr(provider, "refund", provider_down)
+    before = stock_of(product)
+    with pytest.raises(ConnectionError):
+        services.cancel_order(alice, order.id)
+    assert Order.objects.get(id=order.id).status == "confirmed"
+    assert stock_of(product) == before, "the stock went back for an order that was not refunded"
+    assert Payment.objects.get(order=order).status == Payment.Status.CHARGED

@@ -71,6 +71,8 @@ class Command(BaseCommand):
     def copy(self, batch_size: int, pause: float) -> None:
         total = LegacyOrder.objects.using(SOURCE).count()
         # TODO(exercise 02.3, step 1): start after the last batch that committed, not at 0.
+        # Load this copy's Checkpoint (create it the first time) and, when it is not at 0, print
+        # "resuming after order N".
         checkpoint = Checkpoint(name="orders")
         started = time.monotonic()
         while True:
@@ -81,6 +83,7 @@ class Command(BaseCommand):
             ids = [order.id for order in batch]
             lines = LegacyOrderLine.objects.using(SOURCE).filter(order_id__in=ids)
             payments = LegacyPayment.objects.using(SOURCE).filter(order_id__in=ids)
+            # TODO(exercise 02.3, step 3): a row that exists already must not stop the copy.
             with transaction.atomic():
                 Order.objects.bulk_create(
                     [Order(id=o.id, customer_id=o.customer_id, status=o.status, reason=o.reason,
@@ -97,8 +100,8 @@ class Command(BaseCommand):
                              status=p.status, charge_ref=p.charge_ref, refund_ref=p.refund_ref,
                              card_last4=p.card_last4) for p in payments],
                 )
-            # TODO(exercise 02.3, step 2): record how far the copy got, so that a crash can
-            # never separate "this batch landed" from "we know it landed".
+                # TODO(exercise 02.3, step 2): record how far the copy got, so that a crash
+                # can never separate "this batch landed" from "we know it landed".
             checkpoint.last_id = ids[-1]
             checkpoint.copied += len(ids)
             self.stdout.write(
