@@ -17,7 +17,7 @@ at light load. The figures and whether each goal holds are printed (never assert
 env runs --quick so that the script cannot rot).
 
     python bench/events.py              # 200 orders sequentially, 10 s of load, 5,000 events
-    python bench/events.py --quick      # 20 orders, 2 s, 1,000 events: a smoke run
+    python bench/events.py --quick      # 10 orders, 1 s of load, 300 events: a smoke run
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="where to write the results")
     args = ap.parse_args(argv)
     if args.quick:
-        args.orders, args.seconds, args.events = 20, 2.0, 1000
+        args.orders, args.seconds, args.concurrency, args.events = 10, 1.0, 4, 300
     results: dict = {"machine": {"cpus": os.cpu_count(), "load": os.getloadavg()[0]}}
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
         tmp = Path(tmp)
