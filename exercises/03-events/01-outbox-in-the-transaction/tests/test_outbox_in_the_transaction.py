@@ -58,12 +58,11 @@ def test_a_state_change_that_rolls_back_leaves_no_message(broker):
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
-        with transaction.atomic():
-            order = Order.objects.create(customer_id=7, total_cents=1500,
-                                         reservation_id=uuid.uuid4().hex)
-            saga.begin(order, {"card_number": GOOD_CARD, "email": ""})
-            raise Boom("the Idempotency-Key's record failed after the saga began")
+    with pytest.raises(Boom), transaction.atomic():
+        order = Order.objects.create(customer_id=7, total_cents=1500,
+                                     reservation_id=uuid.uuid4().hex)
+        saga.begin(order, {"card_number": GOOD_CARD, "email": ""})
+        raise Boom("the Idempotency-Key's record failed after the saga began")
     assert not Order.objects.exists()
     assert broker.published() == [], (
         "the order rolled back, but its saga.reserve_stock is on the broker already: a worker "

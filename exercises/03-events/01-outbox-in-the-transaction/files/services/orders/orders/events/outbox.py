@@ -17,10 +17,10 @@ import uuid
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
-
 from orders.events import contracts
+
 from orders.models import OutboxMessage
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-
 from orders.events import contracts
+
 from orders.models import OutboxMessage
 
 log = logging.getLogger(__name__)

@@ -17,13 +17,13 @@ import logging
 from celery import Task
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection, transaction
-from orders_service.celery import app, configure
-
 from orders.events import contracts
-from orders.models import DeadLetter, InboxMessage
 from orders.sagas import participants
 from orders.sagas import place_order as saga
 from orders.sagas.participants import Transient
+from orders_service.celery import app, configure
+
+from orders.models import DeadLetter, InboxMessage
 
 log = logging.getLogger(__name__)
 configure()

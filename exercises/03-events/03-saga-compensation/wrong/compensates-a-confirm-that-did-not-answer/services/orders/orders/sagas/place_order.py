@@ -201,6 +201,7 @@ def time_out(saga) -> Decision | None:
 
 def _apply(saga, decision: Decision, parent_trace: str | None, resend: bool) -> None:
     from orders.events import outbox
+
     from orders.models import Order
 
     saga.attempts = saga.attempts + 1 if resend else 1
