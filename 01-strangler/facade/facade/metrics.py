@@ -65,6 +65,16 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        # Set to the server's count by __main__: a connection leak shows here first.
+        self.client_connections = Gauge(
+            "facade_client_connections", "Client connections open now.", registry=self.registry
+        )
+        # Set from the pools as the page is rendered: a request abandoned by its client must
+        # give its upstream slot back at once, not when the upstream answers.
+        self.in_flight = Gauge(
+            "facade_upstream_in_flight", "Requests being sent to or answered by an upstream.",
+            ["upstream"], registry=self.registry,
+        )
         self.table_version = Gauge(
             "facade_table_version", "Version of the routing table in force.", registry=self.registry
         )

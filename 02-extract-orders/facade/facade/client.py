@@ -28,6 +28,9 @@ WHOLE_MAX = 64 * 1024
 # How often the deadlines of awaited answers are checked: one timer for all of them rather than
 # one per request (a timer per request was a visible share of the facade's CPU).
 DEADLINE_TICK = 0.1
+# An answer's status line and headers: a bigger head is not an answer the facade will pass on
+# (llhttp has no limit of its own, and httptools buffers a header value until it ends).
+MAX_HEAD_BYTES = 64 * 1024
 
 
 class Unavailable(Exception):
@@ -158,9 +161,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.used = False  # it has answered before: a failure may mean the server closed it idle
         self._reading_paused = False
         self._writing_paused: asyncio.Future[None] | None = None
+        self._head_bytes = 0  # bytes read while the answer's head is incomplete
+        self._interim = False  # a 1xx answer is being parsed: the real one follows it
 
     def start(self, data: bytes) -> Exchange:
         """Send a request head (and maybe its whole body); the answer arrives on the Exchange."""
+        self._head_bytes = 0
         exchange = self.exchange = Exchange(self)
         assert self.transport is not None
         self.transport.write(data)
@@ -215,13 +221,28 @@ class UpstreamConnection(asyncio.Protocol):
             # a HEAD answer, say). The connection can no longer be trusted to frame the next.
             self.close()
             return
+        if not exchange.status:
+            self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserCallbackError:
-            self.close()  # raised by on_message_begin below: a second answer, not asked for
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, Unavailable):
+                exchange._fail(exc.__context__)
+            self.close()  # (or raised by on_message_begin: a second answer, not asked for)
         except httptools.HttpParserError as exc:
+            # Content-Length with Transfer-Encoding, two lengths, obs-fold, bad bytes: llhttp
+            # refuses them all (RFC 9112 6.3: a response that may be smuggling another).
             exchange._fail(Unavailable(f"the upstream's answer is not valid HTTP: {exc}"))
             self.close()
+        except httptools.HttpParserUpgrade:  # (on_headers_complete refused the 101 first)
+            exchange._fail(Unavailable("the upstream switched protocols unasked (101)"))
+            self.close()
+        else:
+            if not exchange.status and self._head_bytes > MAX_HEAD_BYTES:
+                exchange._fail(Unavailable(
+                    f"the upstream's answer head exceeds {MAX_HEAD_BYTES} bytes"
+                ))
+                self.close()
 
     def pause_writing(self) -> None:
         self._writing_paused = self.loop.create_future()
@@ -249,18 +270,43 @@ class UpstreamConnection(asyncio.Protocol):
             raise Unavailable("an answer nobody asked for")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.exchange.headers.append((name, value))  # type: ignore[union-attr]
+        exchange = self.exchange
+        assert exchange is not None
+        if exchange.status:
+            return  # a trailer field of a chunked answer: not passed on (nor asked for, TE)
+        exchange.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        self.exchange._got_head(  # type: ignore[union-attr]
-            parser.get_status_code(), parser.should_keep_alive()
-        )
+        exchange = self.exchange
+        assert exchange is not None
+        status = parser.get_status_code()
+        if status == 101:
+            # Switching Protocols: the facade never asks for an upgrade (Upgrade is dropped as
+            # hop-by-hop), so this answers something else than its request.
+            raise Unavailable("the upstream switched protocols unasked (101)")
+        if 100 <= status < 200:
+            # An interim answer (103 Early Hints, an unasked 100 Continue): the final answer
+            # follows on the same connection (RFC 9110 15.2). A client may ignore 1xx; the
+            # facade does, and waits for the real one.
+            exchange.headers.clear()
+            self._interim = True
+            return
+        # (What was read bounds the head: only a big read is worth adding the headers up.)
+        if self._head_bytes > MAX_HEAD_BYTES and sum(
+            len(n) + len(v) + 4 for n, v in exchange.headers
+        ) > MAX_HEAD_BYTES:
+            raise Unavailable(f"the upstream's answer head exceeds {MAX_HEAD_BYTES} bytes")
+        exchange._got_head(status, parser.should_keep_alive())
 
     def on_body(self, chunk: bytes) -> None:
         self.exchange._feed(chunk)  # type: ignore[union-attr]
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            self._head_bytes = 0
+            return
         self.exchange._finish()  # type: ignore[union-attr]
 
 

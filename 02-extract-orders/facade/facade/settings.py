@@ -38,6 +38,12 @@ class Settings:
     # "keep": the upstream sees the Host the client sent (see README, "Host header").
     # "upstream": the upstream sees its own address, like `curl http://127.0.0.1:8000`.
     host_header: str = "keep"
+    # What one client may take of the front door (server.Limits says why each exists).
+    max_header_bytes: int = 64 * 1024  # request line + headers; over it: 431
+    max_body_bytes: int = 10 * 1024 * 1024  # over it: 413
+    header_timeout: float = 10.0  # first byte of a request to the end of its headers: else 408
+    body_timeout: float = 30.0  # silence while a body arrives (408) or an answer is not taken
+    client_idle_timeout: float = 5.0  # an idle client connection is closed after this long
     # Stickiness falls back to this cookie when a request has no Authorization header.
     session_cookie: str = "sessionid"
     log_level: str = "INFO"
@@ -64,6 +70,11 @@ class Settings:
             shadow_max_bytes=int(_positive(env, "FACADE_SHADOW_MAX_BYTES", 1024 * 1024)),
             pool_limit=int(_positive(env, "FACADE_POOL_LIMIT", 100)),
             keepalive_timeout=_positive(env, "FACADE_KEEPALIVE_TIMEOUT", 1.5),
+            max_header_bytes=int(_positive(env, "FACADE_MAX_HEADER_BYTES", 64 * 1024)),
+            max_body_bytes=int(_positive(env, "FACADE_MAX_BODY_BYTES", 10 * 1024 * 1024)),
+            header_timeout=_positive(env, "FACADE_HEADER_TIMEOUT", 10.0),
+            body_timeout=_positive(env, "FACADE_BODY_TIMEOUT", 30.0),
+            client_idle_timeout=_positive(env, "FACADE_CLIENT_IDLE_TIMEOUT", 5.0),
             host_header=host_header,
             session_cookie=env.get("FACADE_SESSION_COOKIE", "sessionid"),
             log_level=env.get("FACADE_LOG_LEVEL", "INFO").upper(),

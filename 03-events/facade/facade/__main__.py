@@ -18,7 +18,7 @@ import signal
 import sys
 
 from .app import Facade
-from .server import Server
+from .server import Limits, Server
 
 log = logging.getLogger("facade")
 
@@ -35,7 +35,16 @@ async def serve(host: str, port: int) -> int:
     # startup (modules, the table) are frozen out of its scans.
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    server = Server(facade.handle)
+    settings = facade.settings
+    assert settings is not None
+    server = Server(facade.handle, Limits(
+        max_head_bytes=settings.max_header_bytes,
+        max_body_bytes=settings.max_body_bytes,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        keepalive_idle=settings.client_idle_timeout,
+    ))
+    facade.metrics.client_connections.set_function(lambda: len(server.connections))
     try:
         await server.listen(host, port)
     except OSError as exc:
@@ -55,6 +64,24 @@ async def serve(host: str, port: int) -> int:
     return 0
 
 
+def raise_open_file_limit(wanted: int = 65536) -> None:
+    """Every client connection is a file descriptor, and a proxied request a second one.
+
+    Many systems start processes with a soft limit of 1024: a few hundred concurrent clients
+    would then make accept() fail (EMFILE). The soft limit may be raised up to the hard one
+    without privileges, as nginx's worker_rlimit_nofile or uvicorn's users do by hand.
+    """
+    try:
+        import resource  # not on Windows, whose limits are not these
+    except ImportError:
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m facade", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("FACADE_HOST", "127.0.0.1"))
@@ -63,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "--routes", help="routing table file (default: $FACADE_ROUTES, else routes.toml)"
     )
     args = parser.parse_args(argv)
+    raise_open_file_limit()
     if args.routes:
         os.environ["FACADE_ROUTES"] = args.routes  # read by the app at startup
     try:

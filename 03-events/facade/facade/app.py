@@ -26,6 +26,7 @@ from .split import OLD, BadOverride, choose_side, customer_key
 from .table import RouteTable
 
 log = logging.getLogger("facade")
+_ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 
 
 class Facade:
@@ -75,6 +76,11 @@ class Facade:
         path = request.path
         if path.startswith("/-/"):
             self._own_page(request, conn)
+            return
+        if path == "*":
+            # OPTIONS * asks about the server, not a resource (RFC 9110 9.3.7): the facade is
+            # the server the client talks to, so it answers (the server let only OPTIONS by).
+            conn.respond(request, 200, [(b"allow", _ALLOW), (b"x-served-by", b"facade")], b"")
             return
         table, proxy, settings = self.table, self.proxy, self.settings
         assert table is not None and proxy is not None and settings is not None
@@ -154,6 +160,10 @@ class Facade:
             payload["last_error"] = self.watcher.last_error if self.watcher else None
             send_json(request, conn, 200, payload)
         elif path == "/-/metrics":
+            if self.table is not None and self.proxy is not None:
+                for name, url in self.table.upstreams.items():
+                    pool = self.proxy.pools.get(url)
+                    self.metrics.in_flight.labels(name).set(pool.busy if pool else 0)
             conn.respond(
                 request, 200, [(b"content-type", CONTENT_TYPE.encode())], self.metrics.render()
             )

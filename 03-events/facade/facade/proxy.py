@@ -97,14 +97,30 @@ class Proxy:
     # -- the normal path ---------------------------------------------------------------------------
 
     async def forward(self, call: Call, request: Request, conn: Connection) -> None:
-        if not call.pool.try_acquire():
-            await call.pool.acquire()
+        if not call.pool.try_acquire() and not await self._wait_for_slot(call, request, conn):
+            return
         try:
             exchange = await self._open(call, request, conn, request.whole_body())
             if exchange is not None:
                 await self._relay(call, exchange, request, conn, keep=0)
         finally:
             call.pool.release_slot()
+
+    async def _wait_for_slot(self, call: Call, request: Request, conn: Connection) -> bool:
+        """Wait for a free slot (FACADE_POOL_LIMIT in flight), within the request's budget.
+
+        An upstream that hangs holds its slots until their timeouts; without a limit on this
+        wait, a request queued behind them would wait for the slot *and then* its own timeout,
+        long past the budget the client was promised. False: the client got a 504.
+        """
+        try:
+            await asyncio.wait_for(call.pool.acquire(), call.timeout)
+        except asyncio.TimeoutError:
+            await self._fail(call, request, conn, 504, "upstream_timeout",
+                             f"no free connection to it within {call.timeout:g} s "
+                             f"({call.pool.limit} requests already in flight)")
+            return False
+        return True
 
     async def _open(
         self, call: Call, request: Request, conn: Connection, body: bytes | None
@@ -267,7 +283,9 @@ class Proxy:
         # The copy leaves now, in parallel with the real request, so both sides see the request
         # in the same state of the world, and the customer never waits for the new side.
         copy = self._spawn(self._fetch(shadow, body, cap))
-        await call.pool.acquire()
+        if not await self._wait_for_slot(call, request, conn):
+            copy.cancel()
+            return
         try:
             exchange = await self._open(call, request, conn, body)
             if exchange is None:
@@ -286,7 +304,8 @@ class Proxy:
         self, call: Call, request: Request, conn: Connection, head: bytes
     ) -> None:
         """Forward a body whose beginning was already read (a shadow body over the cap)."""
-        await call.pool.acquire()
+        if not await self._wait_for_slot(call, request, conn):
+            return
         try:
             started = perf_counter()
             chunked = call.declared_length is None
@@ -314,7 +333,7 @@ class Proxy:
 
     async def _fetch(self, call: Call, body: bytes, cap: int) -> tuple[int, bytes]:
         started = perf_counter()
-        await call.pool.acquire()
+        await asyncio.wait_for(call.pool.acquire(), call.timeout)  # a timeout: not compared
         try:
             exchange = await self._send(call, None, body)
             try:
