@@ -89,6 +89,12 @@ def note_rejected(message: dict) -> None:
                      message["payload"]["reason"])
 
 
+def project_order_history(message: dict) -> None:
+    from orders.projections import order_history
+
+    order_history.project(message)  # idempotent by its own inbox, in the read model's store
+
+
 def gave_up_on_step(message, exc) -> bool:
     """A saga step whose participant never answered, after every retry: the saga hears "no
     answer" (UNKNOWN) and compensates a reserve or a charge, or sends a confirm or a
@@ -112,6 +118,7 @@ HANDLERS = {
     **{command: run_saga_step for command in saga.STATE_OF},
     "order.confirmed": notify_confirmed,
     "order.rejected": note_rejected,
+    "order.changed": project_order_history,
 }
 
 

@@ -217,6 +217,9 @@ def _apply(saga, decision: Decision, parent_trace: str | None, resend: bool) -> 
                         else Order.Status.REJECTED)
         order.reason = decision.reason if decision.state == State.REJECTED else ""
         order.save(update_fields=["status", "reason", "total_cents"])
+        from orders.projections import order_history
+
+        order_history.emit_changed(order, parent_trace)  # the read model's feed (CQRS)
         if decision.state == State.CONFIRMED:
             outbox.emit("order.confirmed", 1, order.id, {
                 "order_id": order.id, "customer_id": order.customer_id,
