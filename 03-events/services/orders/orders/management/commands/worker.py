@@ -7,13 +7,12 @@ live; Celery itself owns the main thread and its signals (SIGTERM: a warm shutdo
 
 import logging
 import os
-import threading
-import time
+import subprocess
+import sys
 from concurrent import futures
+from pathlib import Path
 
 import grpc
-import redis
-from celery import signals
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -21,50 +20,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from orders.events import consumer
 
 log = logging.getLogger(__name__)
-# Longer than any one task can take (a payment timeout, an inventory call and its retries).
+SERVICE = Path(__file__).resolve().parents[3]
+# Longer than any one task can take (a payment timeout, an inventory call and its retries): the
+# next message may wait that long behind the one being worked on (orders/events/watchdog.py).
 STALL_SECONDS = float(os.environ.get("WORKER_STALL_SECONDS", "15"))
-
-
-class Watchdog:
-    """A liveness check the worker runs on itself.
-
-    Seen on this stack: Redis restarted under a worker holding an unacknowledged message (acks
-    late, prefetch 1); the worker reconnects, but its ack of that message never lands, so it waits
-    forever for a slot to take the next one. Messages pile up and nothing moves. A worker that
-    has done nothing for STALL_SECONDS while messages wait is not alive in any useful sense: it
-    says so on its health port and exits, and its supervisor (`workshop up`, Kubernetes) starts a
-    fresh one. Redis hands the stranded message out again; the consumers are idempotent.
-    """
-
-    def __init__(self, checker):
-        self.checker = checker
-        self.last = time.monotonic()
-        signals.task_prerun.connect(self.alive, weak=False)
-        signals.task_postrun.connect(self.alive, weak=False)
-
-    def alive(self, *args, **kwargs):
-        self.last = time.monotonic()
-
-    def waiting(self, client) -> int:
-        try:
-            return client.llen("orders")
-        except redis.RedisError:
-            self.alive()  # the broker is down: nobody could do anything; not our stall
-            return 0
-
-    def run(self):
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2,
-                                      socket_connect_timeout=2)
-        while True:
-            time.sleep(1)
-            waiting = self.waiting(client)
-            if not waiting:
-                self.alive()
-            elif time.monotonic() - self.last > STALL_SECONDS:
-                log.error("worker stalled: %s message(s) waiting, none taken for %.0f s; "
-                          "exiting so that a fresh worker takes over", waiting, STALL_SECONDS)
-                self.checker.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-                os._exit(3)
 
 
 class Command(BaseCommand):
@@ -84,7 +43,10 @@ class Command(BaseCommand):
         if not server.add_insecure_port(f"{host}:{port}"):
             raise SystemExit(f"cannot listen on {host}:{port}: is the port taken?")
         server.start()
-        threading.Thread(target=Watchdog(checker).run, daemon=True).start()
+        # Its own process, not a thread: it judges the worker by the queue alone (watchdog.py).
+        watchdog = subprocess.Popen([sys.executable, "-m", "orders.events.watchdog",
+                                     settings.REDIS_URL, "orders", str(os.getpid()),
+                                     str(STALL_SECONDS)], cwd=SERVICE)
         try:
             consumer.app.worker_main([
                 "worker", "--pool=solo", "--concurrency=1", f"--loglevel={loglevel}",
@@ -92,4 +54,6 @@ class Command(BaseCommand):
                 "--without-heartbeat", "--hostname=orders@%h",
             ])
         finally:
+            watchdog.kill()
+            watchdog.wait()
             server.stop(0)
