@@ -5,7 +5,6 @@ orders_service/celery.py. Its gRPC health service answers on --port so that `wor
 live; Celery itself owns the main thread and its signals (SIGTERM: a warm shutdown).
 """
 
-import logging
 import os
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from orders.events import consumer
 
-log = logging.getLogger(__name__)
 SERVICE = Path(__file__).resolve().parents[3]
 # Longer than any one task can take (a payment timeout, an inventory call and its retries): the
 # next message may wait that long behind the one being worked on (orders/events/watchdog.py).
