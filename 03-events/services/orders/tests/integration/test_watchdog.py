@@ -20,13 +20,15 @@ STAND_IN = """
 import subprocess, sys, time, os
 import redis
 url, queue, take = sys.argv[1], sys.argv[2], sys.argv[3] == "take"
-watchdog = [sys.executable, "-m", "orders.events.watchdog", url, queue, str(os.getpid()), "1"]
+watchdog = [sys.executable, "-m", "orders.events.watchdog", url, queue, str(os.getpid()), "5"]
 subprocess.Popen(watchdog)
 client = redis.Redis.from_url(url)
-# Idle, it waits long enough for any machine to notice; taking, a few seconds prove the point.
-end = time.monotonic() + (6 if take else 30)
+# Idle, it waits long enough for any machine to notice; taking, it outlives the 5 s stall
+# limit twice over. It takes every 0.1 s: only a pause of 5 s, never seen even on a loaded
+# 2-core CI box, would look like a stall (with a 1 s limit, one did in CI).
+end = time.monotonic() + (10 if take else 40)
 while time.monotonic() < end:
-    time.sleep(0.3)
+    time.sleep(0.1)
     if take:
         client.rpop(queue)
 """
@@ -47,7 +49,7 @@ def redis_url(settings):
 def run_stand_in(url: str, take: bool) -> tuple[int, str, float]:
     queue = f"watchdog-test-{uuid.uuid4().hex}"  # its own list: nothing else is touched
     client = redis.Redis.from_url(url)
-    feeder_end = time.monotonic() + 5
+    feeder_end = time.monotonic() + 8
     proc = subprocess.Popen([sys.executable, "-c", STAND_IN, url, queue,
                              "take" if take else "idle"], cwd=SERVICE,
                             stderr=subprocess.PIPE, text=True)
