@@ -283,6 +283,9 @@ def cmd_load(args: argparse.Namespace) -> int:
             p.name: p.port for p in stage.processes}
         url = f"http://127.0.0.1:{ports[stage.front_door]}"
     print(f"workshop: GET {url}{args.path} as {args.customers} customers; Ctrl-C stops")
+    # A shell starts a background job (`load &`) with SIGINT ignored, and Python then keeps it
+    # ignored: `kill -INT` (or a test's Ctrl-C) would not stop the load. It always stops.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(KeyboardInterrupt):
         load.run(url, args.path, args.customers, args.seconds)
     return 0
