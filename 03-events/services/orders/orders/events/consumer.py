@@ -97,7 +97,7 @@ def gave_up_on_step(message, exc) -> bool:
     answer" (UNKNOWN) and compensates a reserve or a charge, or sends a confirm or a
     compensation again. Not a dead letter: the saga owns what happens next."""
     try:
-        contracts.check(message)
+        contracts.check(message, tolerant=True)
     except contracts.ContractError:
         return False
     state = saga.STATE_OF.get(message["type"])
@@ -157,7 +157,7 @@ def consume(self, message=None, *args, **kwargs):
         dead_letter(message, DeadLetter.Kind.POISON, "a message is one JSON object, nothing else")
         return
     try:
-        contracts.check(message)
+        contracts.check(message, tolerant=True)
     except contracts.ContractError as exc:
         dead_letter(message, DeadLetter.Kind.POISON, str(exc))
         return
