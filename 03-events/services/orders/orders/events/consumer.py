@@ -164,12 +164,16 @@ def consume(self, message=None, *args, **kwargs):
     HANDLERS[message["type"]](message)
 
 
+def headers(envelope: dict) -> dict:
+    """The message's headers on the broker (its metadata, in the message pacts' terms)."""
+    return {"traceparent": envelope.get("traceparent", ""),
+            "message_type": envelope.get("type", "")}
+
+
 def publish(envelope: dict, producer=None) -> None:
     """Put one message on the broker (the relay calls this; so does a dead letter's replay)."""
     app.send_task(TASK, args=[envelope], task_id=str(envelope["id"]), queue="orders",
-                  headers={"traceparent": envelope.get("traceparent", ""),
-                           "message_type": envelope.get("type", "")},
-                  producer=producer)
+                  headers=headers(envelope), producer=producer)
 
 
 def describe(message) -> str:
