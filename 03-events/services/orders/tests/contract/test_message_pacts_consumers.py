@@ -342,3 +342,16 @@ def test_the_consumer_handles_the_message_it_relies_on(
         raise errors[0].error
     assert checks, "pact handed the consumer no message"
     pact.write_file(written, overwrite=False)
+
+
+def test_a_field_read_but_not_in_the_pact_is_caught():
+    """The check above can fail: a consumer that reads a field with a default (`.get`) relies
+    on it as much as one that indexes it, present or not."""
+    log: set[str] = set()
+    message = Reads({"id": "m-1", "payload": {"order_id": 1, "lines": [{"quantity": 2}]}},
+                    "", log)
+    message.get("traceparent")
+    message["payload"]["order_id"]
+    message["payload"]["lines"][0]["quantity"]
+    assert log - paths(dict(message)) == {"traceparent"}
+    assert "payload.lines[].quantity" in log
