@@ -2,13 +2,15 @@
 its outbox honour what every consumer declared (test_message_pacts_consumers.py wrote the pacts:
 ../../../../pacts/<consumer>-orders.json).
 
-Nothing here builds a message by hand. Two orders are placed through the API and their sagas run
-to the end, each message delivered to the real consumer in this process (tests/conftest.py:
-settle): one order is confirmed, the other's payment never answers, so it is refunded, released
-and rejected. Between them they write every message type there is; each type's outbox row (its
-body, and the headers the relay publishes it with) is what pact's verifier receives when it asks
-for that message. A second test renames one field where the producer builds it (and in its
-schema, as a careless change would) and proves the verification then fails on that field.
+Nothing here builds a message by hand. Three orders are placed through the API and their sagas
+run to the end, each message delivered to the real consumer in this process (tests/conftest.py:
+settle): one is confirmed, one's payment never answers (refunded, released, rejected), one's
+card is declined (released, rejected). Between them they write every message type there is;
+each type's outbox row (its body, and the headers the relay publishes it with) is what pact's
+verifier receives when it asks for that message. The rows are read before the verifier starts:
+it asks for messages from a thread of its own, which must not share the test's transaction.
+A second test renames one field where the producer builds it (and in its schema, as a careless
+change would) and proves the verification then fails on that field.
 """
 
 import json
@@ -23,7 +25,7 @@ from pact import Verifier
 
 from orders.models import OutboxMessage
 
-from ..conftest import GOOD_CARD, settle
+from ..conftest import DECLINED_CARD, GOOD_CARD, settle
 
 PACTS = Path(__file__).resolve().parents[4] / "pacts"
 CONTRACTS = PACTS.parent / "contracts" / "events"
@@ -40,7 +42,7 @@ MESSAGES = {
     "an order.rejected event": "order.rejected",
     "an order.changed event": "order.changed",
 }
-# The situations the consumers name: the two orders below cover every one.
+# The situations the consumers name: the three orders produce() places cover every one.
 STATES = {
     "an order was placed", "an order's units are reserved",
     "an order's units are reserved and its card charged",
@@ -59,8 +61,9 @@ def message_pacts() -> list[Path]:
 
 
 def produce(api, product) -> dict[str, dict]:
-    """Every message type, written by the orders service's own code: each type's last row."""
-    for card in (GOOD_CARD, TIMEOUT_CARD):
+    """Every message type, written by the orders service's own code: each type's last row (the
+    declined card last: its release and rejection are the ones the pacts' states describe)."""
+    for card in (GOOD_CARD, TIMEOUT_CARD, DECLINED_CARD):
         resp = api.post("/api/v1/orders/", {"lines": [{"product_id": product["id"],
                                                       "quantity": 1}],
                                             "card_number": card}, format="json")
