@@ -3,9 +3,9 @@
 Every stage folder has the same shape, so this diff is the lesson. It is grouped by deployable
 (the folder stage.toml runs a process from: the monolith, each service, the front door), biggest
 hand-written change first; files a tool wrote (gRPC stubs, pacts, Django migrations, the proto
-lock) are listed apart, since the lesson is in their source. Stage READMEs embed the short form
-between `<!-- diff:begin -->` and `<!-- diff:end -->`; a test regenerates it, so the README can
-never drift from the code.
+lock, the message schema lock) are listed apart, since the lesson is in their source. Stage
+READMEs embed the short form between `<!-- diff:begin -->` and `<!-- diff:end -->`; a test
+regenerates it, so the README can never drift from the code.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def generated_kind(rel: str, files: dict[str, Path]) -> str | None:
         return "pact"
     if name == "api-lock.json":
         return "proto lock"
+    if name == "events-lock.json":  # contracts/compat.py --lock
+        return "schema lock"
     if name == "__init__.py" and not _lines(path):
         # An empty package marker among stubs (shopapi/...): part of the generated tree.
         folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""

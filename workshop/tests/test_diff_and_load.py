@@ -42,6 +42,13 @@ def test_generated_files_are_listed_apart_with_what_wrote_them():
     assert "_pb2" not in hand_written and "0001_initial" not in hand_written
 
 
+def test_the_message_schema_lock_is_listed_apart_too():
+    changes = {c.rel: c for c in diff.compare("02", "03")}
+    assert changes["contracts/events-lock.json"].generated == "schema lock"
+    assert changes["contracts/compat.py"].generated is None
+    assert changes["pacts/order-history-orders.json"].generated == "pact"
+
+
 def test_the_readme_block_is_short():
     assert len(diff.summary("01", "02", short=True).splitlines()) <= 12
 

@@ -13,6 +13,12 @@ DECLINED_CARD = "4000000000000002"
 TIMEOUT_CARD = "4000000000000119"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-pact", action="store_true",
+                     help="accept what the message pact tests write as the committed pacts "
+                          "(../../pacts/<consumer>-orders.json)")
+
+
 def settle(rounds: int = 50) -> int:
     """Deliver every unsent outbox message to the consumer, in this process, oldest first,
     until none is left: the relay's and the worker's job, done by the test (no broker). Returns

@@ -3,6 +3,11 @@
 Checked twice: on publish (a producer cannot put a message on the wire that its consumers were
 never promised) and on consume (a message that breaks its contract is poison: a dead letter at
 once, never a crash, never a retry).
+
+The producer's check is strict: no field the schema does not name. The consumer's is tolerant:
+a field it does not know is ignored, everything it knows must hold. That is what lets a new
+version of the producer add an optional field while older consumers still run (and a new
+consumer read an old message without it); contracts/compat.py guards every other change.
 """
 
 import functools
@@ -20,15 +25,25 @@ class ContractError(Exception):
     """The message breaks its contract, or has none (unknown type, unknown version)."""
 
 
+def _tolerant(schema):
+    """The schema without its `additionalProperties: false`, at every depth."""
+    if isinstance(schema, dict):
+        return {key: _tolerant(value) for key, value in schema.items()
+                if not (key == "additionalProperties" and value is False)}
+    if isinstance(schema, list):
+        return [_tolerant(value) for value in schema]
+    return schema
+
+
 @functools.cache
-def validators() -> dict[tuple[str, int], Draft202012Validator]:
+def validators(tolerant: bool = False) -> dict[tuple[str, int], Draft202012Validator]:
     out = {}
     for path in sorted(settings.CONTRACTS_DIR.glob("*.json")):
         match = FILE.match(path.name)
         if match:
             schema = json.loads(path.read_text(encoding="utf-8"))
             out[(match["type"], int(match["version"]))] = Draft202012Validator(
-                schema, format_checker=FormatChecker())
+                _tolerant(schema) if tolerant else schema, format_checker=FormatChecker())
     if not out:
         raise ImproperlyConfigured(f"no message contracts in {settings.CONTRACTS_DIR}: set "
                                    "CONTRACTS_DIR to the stage's contracts/events folder")
@@ -39,14 +54,15 @@ def known_types() -> set[str]:
     return {message_type for message_type, _ in validators()}
 
 
-def check(envelope) -> None:
-    """Raise ContractError unless `envelope` is a message we have a contract for, and keeps it."""
+def check(envelope, tolerant: bool = False) -> None:
+    """Raise ContractError unless `envelope` is a message we have a contract for, and keeps it.
+    tolerant: as a consumer reads it (fields the contract does not name are ignored)."""
     if not isinstance(envelope, dict):
         raise ContractError(f"a message is a JSON object, not {type(envelope).__name__}")
     message_type, version = envelope.get("type"), envelope.get("version")
     if message_type not in known_types():
         raise ContractError(f"unknown message type {message_type!r}")
-    validator = validators().get((message_type, version))
+    validator = validators(tolerant).get((message_type, version))
     if validator is None:
         raise ContractError(f"{message_type} has no version {version!r} "
                             f"(known: {sorted(v for t, v in validators() if t == message_type)})")

@@ -99,7 +99,7 @@ def verify(provider, monolith):
     verifier = (
         Verifier("orders", host="127.0.0.1")
         .add_transport(url=provider.url)
-        .add_source(PACTS)
+        .add_source(PACTS / "storefront-orders.json")  # the others are message pacts
         .state_handler(state_handler(provider, monolith), teardown=True)
     )
     verifier.verify()
@@ -107,7 +107,8 @@ def verify(provider, monolith):
 
 
 def test_the_orders_service_honours_the_storefronts_pact(tmp_path, monolith):
-    assert list(PACTS.glob("*.json")), f"no pact in {PACTS}: run the monolith's contract tests"
+    assert (PACTS / "storefront-orders.json").exists(), (
+        f"no storefront pact in {PACTS}: run the monolith's contract tests")
     with Provider(SERVICE, tmp_path, monolith) as provider:
         verify(provider, monolith)
 

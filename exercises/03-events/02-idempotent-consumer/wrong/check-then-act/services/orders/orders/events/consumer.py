@@ -98,7 +98,7 @@ def gave_up_on_step(message, exc) -> bool:
     answer" (UNKNOWN) and compensates a reserve or a charge, or sends a confirm or a
     compensation again. Not a dead letter: the saga owns what happens next."""
     try:
-        contracts.check(message)
+        contracts.check(message, tolerant=True)
     except contracts.ContractError:
         return False
     state = saga.STATE_OF.get(message["type"])
@@ -158,19 +158,23 @@ def consume(self, message=None, *args, **kwargs):
         dead_letter(message, DeadLetter.Kind.POISON, "a message is one JSON object, nothing else")
         return
     try:
-        contracts.check(message)
+        contracts.check(message, tolerant=True)
     except contracts.ContractError as exc:
         dead_letter(message, DeadLetter.Kind.POISON, str(exc))
         return
     HANDLERS[message["type"]](message)
 
 
+def headers(envelope: dict) -> dict:
+    """The message's headers on the broker (its metadata, in the message pacts' terms)."""
+    return {"traceparent": envelope.get("traceparent", ""),
+            "message_type": envelope.get("type", "")}
+
+
 def publish(envelope: dict, producer=None) -> None:
     """Put one message on the broker (the relay calls this; so does a dead letter's replay)."""
     app.send_task(TASK, args=[envelope], task_id=str(envelope["id"]), queue="orders",
-                  headers={"traceparent": envelope.get("traceparent", ""),
-                           "message_type": envelope.get("type", "")},
-                  producer=producer)
+                  headers=headers(envelope), producer=producer)
 
 
 def describe(message) -> str:
