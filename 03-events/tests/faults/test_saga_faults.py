@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from .conftest import customers_shopping, eventually, reached, summary
+from .conftest import Monitor, customers_shopping, eventually, reached, summary
 
 STAGE_ENV = {
     "SAGA_STEP_SECONDS": "3",
@@ -61,33 +61,45 @@ def stuck(shop) -> str:
 
 
 def test_every_accepted_order_ends_once_through_every_fault(shop):
+    with Monitor(shop) as monitor:
+        try:
+            faults_while_shopping(shop, monitor)
+        except BaseException:
+            print(f"\nsagas not final: {stuck(shop)}\n{monitor.report()}\nlog: {shop.log}")
+            raise
+        if os.environ.get("FAULTS_TIMELINE"):
+            print(monitor.report())
+
+
+def faults_while_shopping(shop, monitor):
     product = shop.product_id("french-press")
     shop.set_stock(product, INITIAL)
     first_order = shop.last_order_id()
     answers = []
-    for number, process in enumerate(FAULTS):
-        cap, stop = PER_PHASE * (number + 1), threading.Event()
+    for process in FAULTS:
+        # Each phase: PER_PHASE orders reach the orders service, a third of them after the kill
+        # (with the orders service itself down, its customers get 502s meanwhile).
+        base, stop = reached(answers), threading.Event()
+        monitor.phase = f"before-{process}"
         buyers = customers_shopping(shop, product, stop, answers, buyers=3, pause=0.05,
-                                    declined_every=4, limit=cap)
+                                    declined_every=4, limit=base + PER_PHASE)
         try:
-            eventually(lambda c=cap: reached(answers) >= c - PER_PHASE * 2 // 3,
+            eventually(lambda b=base: reached(answers) >= b + PER_PHASE * 2 // 3,
                        f"orders before {process}")
+            monitor.phase = f"{process}-down"
             shop.run.kill(process, stay_down=True)  # SIGKILL: mid-saga, mid-publish, mid-commit
             # Customers keep ordering while it is down (a dead orders service answers 502).
-            eventually(lambda c=cap: len(answers) >= c - PER_PHASE // 3,
+            down = len(answers)
+            eventually(lambda d=down: len(answers) >= d + PER_PHASE // 3,
                        f"orders with {process} down")
             shop.run.restart_process(process)
+            monitor.phase = f"{process}-back"
         finally:
             stop.set()
             for buyer in buyers:
                 buyer.join(90)
-    back = time.monotonic()
-    try:
-        eventually(lambda: shop.pending() == 0, "every accepted order final",
-                   timeout=FINAL_BOUND_S)
-    except AssertionError:
-        print(f"\nsagas not final: {stuck(shop)}; log: {shop.log}")
-        raise
+    back, monitor.phase = time.monotonic(), "draining"
+    eventually(lambda: shop.pending() == 0, "every accepted order final", timeout=FINAL_BOUND_S)
     took = time.monotonic() - back
     eventually(shop.settled, "no reservation left pending", timeout=FINAL_BOUND_S)
 
