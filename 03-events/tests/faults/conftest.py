@@ -298,22 +298,35 @@ class Answer:
         return self.status not in (0, 502)
 
 
+@dataclass
+class Quota:
+    """How many orders in all may reach the orders service: the buyers wait once it is met, and
+    the test raises it phase by phase (so that a phase's orders after a kill are placed after
+    the kill, however fast the buyers and however slow the test's own thread)."""
+
+    orders: int
+
+
 def customers_shopping(shop: Shop, product_id: int, stop: threading.Event, answers: list,
                        buyers: int, pause: float = 0.0,
-                       declined_every: int = 0, limit: int = 0) -> list[threading.Thread]:
+                       declined_every: int = 0, quota: Quota | None = None
+                       ) -> list[threading.Thread]:
     """`buyers` threads, each placing orders through the front door until `stop`, every order
     with its own Idempotency-Key; each answer is kept (status, and the order id of a 202).
     Every `declined_every`-th order pays with a declined card (its saga compensates); each buyer
-    waits `pause` s between orders; all stop once `limit` orders in all have reached the service
-    (0: on `stop` only). Counted as reached, not as answered: while the orders service is down
-    every answer is a 502, and those must not use up a phase's orders."""
+    waits `pause` s between orders; with a `quota`, they wait while `quota.orders` orders have
+    reached the service (counted as reached, not as answered: while the orders service is down
+    every answer is a 502, and those do not use up the quota)."""
     tokens = [shop.token(name, password) for name, password in
               [("alice", "wonderland"), ("bob", "builder"), ("carol", "christmas")]]
 
     def buyer(number: int):
         placed = 0
         with httpx.Client(base_url=shop.front, timeout=60) as client:
-            while not stop.is_set() and not (limit and reached(answers) >= limit):
+            while not stop.is_set():
+                if quota is not None and reached(answers) >= quota.orders:
+                    stop.wait(0.05)
+                    continue
                 token, quantity = tokens[number % len(tokens)], 1 + number % 3
                 key = f"fault-{uuid.uuid4().hex}"
                 placed += 1

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from .conftest import Monitor, customers_shopping, eventually, reached, summary
+from .conftest import Monitor, Quota, customers_shopping, eventually, reached, summary
 
 STAGE_ENV = {
     "SAGA_STEP_SECONDS": "3",
@@ -77,19 +77,20 @@ def faults_while_shopping(shop, monitor):
     first_order = shop.last_order_id()
     answers = []
     for process in FAULTS:
-        # Each phase: PER_PHASE orders reach the orders service, a third of them after the kill
-        # (with the orders service itself down, its customers get 502s meanwhile).
-        base, stop = reached(answers), threading.Event()
+        # Each phase: ~PER_PHASE orders reach the orders service, a third of them after the
+        # kill (with the orders service itself down, its customers get 502s meanwhile).
+        stop = threading.Event()
+        quota = Quota(reached(answers) + PER_PHASE * 2 // 3)
         monitor.phase = f"before-{process}"
         buyers = customers_shopping(shop, product, stop, answers, buyers=3, pause=0.05,
-                                    declined_every=4, limit=base + PER_PHASE)
+                                    declined_every=4, quota=quota)
         try:
-            eventually(lambda b=base: reached(answers) >= b + PER_PHASE * 2 // 3,
-                       f"orders before {process}")
+            eventually(lambda q=quota: reached(answers) >= q.orders, f"orders before {process}")
             monitor.phase = f"{process}-down"
             shop.run.kill(process, stay_down=True)  # SIGKILL: mid-saga, mid-publish, mid-commit
             # Customers keep ordering while it is down (a dead orders service answers 502).
             down = len(answers)
+            quota.orders = reached(answers) + PER_PHASE // 3  # counted from now: after the kill
             eventually(lambda d=down: len(answers) >= d + PER_PHASE // 3,
                        f"orders with {process} down")
             shop.run.restart_process(process)
