@@ -10,7 +10,9 @@ front door (the facade), as a customer sees it:
 - orders/s: CONCURRENCY customers ordering for a while, orders accepted per second, and for
   stage 03 the time until the last of them was final;
 - events/s: EVENTS messages written to stage 03's outbox in one transaction, relayed to Redis
-  and consumed (inbox row written) by the worker: relay -> broker -> consumer throughput.
+  and consumed (inbox row written) by the worker: relay -> broker -> consumer throughput;
+- Celery's own ceiling on the same machine in the same run: EVENTS no-op tasks sent, then run
+  by one solo worker with the orders worker's at-least-once settings (acks late, prefetch 1).
 
 Goals (issue 11): >= 1,000 events/s through relay and consumer; saga time-to-final p50 <= 100 ms
 at light load. The figures and whether each goal holds are printed (never asserted: tox's bench
@@ -181,6 +183,59 @@ def events(run, n: int) -> dict:
             "end_to_end_per_s": n / (consumed - committed), "consumed": done}
 
 
+NOOP_APP = """
+import os
+from celery import Celery
+app = Celery("ceiling", broker=os.environ["CEILING_BROKER"])
+# The orders worker's at-least-once settings (03-events/.../orders_service/celery.py).
+app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True,
+                worker_prefetch_multiplier=1, broker_transport_options={"visibility_timeout": 60},
+                task_default_queue="ceiling", task_serializer="json", accept_content=["json"],
+                task_ignore_result=True, worker_hijack_root_logger=False,
+                worker_send_task_events=False)
+
+@app.task(name="noop")
+def noop(message=None):
+    return None
+"""
+
+
+def celery_ceiling(run, n: int, tmp: Path) -> dict:
+    """What Celery itself does here, for a task that does nothing, with the worker's settings:
+    n messages published, then consumed by one solo worker (on the stage's Redis, database 1)."""
+    (tmp / "ceiling_app.py").write_text(NOOP_APP)
+    env = {**os.environ, "CEILING_BROKER": f"redis://127.0.0.1:{run.ports['broker']}/1",
+           "PYTHONPATH": str(tmp)}
+    publish = ("import time, ceiling_app as c\n"
+               "t = time.perf_counter()\n"
+               "with c.app.producer_or_acquire() as p:\n"
+               f"    for i in range({n}):\n"
+               "        c.app.send_task('noop', args=[{'id': i}], queue='ceiling', producer=p)\n"
+               "print(time.perf_counter() - t)\n")
+    took = float(subprocess.run([sys.executable, "-c", publish], env=env, check=True,
+                                capture_output=True, text=True, cwd=tmp).stdout)
+    import redis
+
+    broker = redis.Redis(port=run.ports["broker"], db=1)
+    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "ceiling_app", "worker",
+                               "--pool=solo", "--loglevel=WARNING", "--queues=ceiling",
+                               "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                              env=env, cwd=tmp, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        while broker.llen("ceiling") == n:
+            time.sleep(0.002)
+        start = time.perf_counter()
+        while broker.llen("ceiling") or broker.hlen("unacked"):
+            time.sleep(0.002)
+        consumed = time.perf_counter() - start
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        broker.flushdb()
+    return {"messages": n, "published_per_s": n / took, "consumed_per_s": n / consumed}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--orders", type=int, default=200)
@@ -207,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "SELECT count(*) FROM orders_order WHERE status = 'pending'")
             results["03"] = {"light": light_load(run, args.orders),
                              "load": load(run, args.seconds, args.concurrency, pending),
-                             "events": events(run, args.events)}
+                             "events": events(run, args.events),
+                             "celery_noop": celery_ceiling(run, args.events, tmp)}
     s02, s03 = results["02"], results["03"]
     print(f"\n{'':34}{'stage 02':>12}{'stage 03':>12}")
     for label, key in [("accept p50 (ms)", "accept_p50_ms"), ("accept p99 (ms)", "accept_p99_ms"),
@@ -221,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     ev = s03["events"]
     print(f"{'events/s relay -> Redis':34}{'':12}{ev['relayed_per_s']:12.0f}")
     print(f"{'events/s relay -> Redis -> consumer':34}{'':12}{ev['end_to_end_per_s']:12.0f}")
+    noop = s03["celery_noop"]
+    print(f"{'Celery alone, a no-op task: sent/s':34}{'':12}{noop['published_per_s']:12.0f}")
+    print(f"{'Celery alone, a no-op task: run/s':34}{'':12}{noop['consumed_per_s']:12.0f}")
     holds = {"events_per_s": ev["end_to_end_per_s"] >= GOALS["events_per_s"],
              "saga_p50_ms": s03["light"]["final_p50_ms"] <= GOALS["saga_p50_ms"]}
     print(f"\ngoal: >= {GOALS['events_per_s']:.0f} events/s through relay and consumer: "
