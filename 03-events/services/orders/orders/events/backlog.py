@@ -7,12 +7,12 @@ still queued only makes the queue longer. Measured on a loaded 2-core machine (t
 the sweeper resent 1,175 steps for 136 orders, the queue grew to ~450 messages while ~100 orders
 were pending, and the worker spent most of its time on copies of messages still in the queue.
 
-Both waits are first in, first out: the relay publishes the outbox in `position` order and the
-worker takes the queue's oldest message first (kombu pushes on the left and pops on the right).
-So one outbox position tells what is still waiting: that of the first unsent row, or of the
-message at the queue's consuming end (`LINDEX orders -1`), whichever is older. A step whose
-message is at or after it has not been taken yet; one before it was taken by a worker (which
-may have died on it) or was lost with the broker. Nothing here needs a clock.
+A message still in the outbox says so itself (`sent_at` is empty). In the broker, the queue is
+first in, first out: the relay publishes the outbox in `position` order and the worker takes the
+oldest message first (kombu pushes on the left and pops on the right). So the outbox position of
+the message at the queue's consuming end (`LINDEX orders -1`) tells what is still queued: a sent
+step whose message is at or after it has not been taken yet; one before it was taken by a worker
+(which may have died on it) or was lost with the broker. Nothing here needs a clock.
 """
 
 from __future__ import annotations
@@ -53,30 +53,26 @@ def queue_head() -> str | None:
         return None
 
 
-def frontier() -> int | None:
-    """The outbox position of the oldest message that may still be waiting to be taken by a
-    worker (unsent, or queued in the broker). None: nothing of ours is waiting."""
-    waiting = []
-    unsent = (OutboxMessage.objects.filter(sent_at=None).order_by("position")
-              .values_list("position", flat=True).first())
-    if unsent is not None:
-        waiting.append(unsent)
+def queued_from() -> int | None:
+    """The outbox position of the next message a worker will take; None: nothing of ours is
+    queued (or the broker is unreachable, and what it held is lost anyway)."""
     head = queue_head()
-    if head is not None:
-        queued = (OutboxMessage.objects.filter(message_id=head)
-                  .values_list("position", flat=True).first())
-        if queued is not None:
-            waiting.append(queued)
-    return min(waiting, default=None)
+    if head is None:
+        return None
+    return (OutboxMessage.objects.filter(message_id=head)
+            .values_list("position", flat=True).first())
 
 
 def still_waiting(order_ids, commands) -> set[int]:
     """Of these orders, those whose saga's latest command (the step in flight: a saga only sends
-    the command of the state it is in) has not been taken by a worker yet."""
-    edge = frontier()
-    if edge is None or not order_ids:
+    the command of the state it is in) has not been taken by a worker yet: unsent, or queued."""
+    if not order_ids:
         return set()
     latest = (OutboxMessage.objects.filter(aggregate_id__in=[str(i) for i in order_ids],
                                            type__in=list(commands))
               .values("aggregate_id").annotate(last=Max("position")))
-    return {int(row["aggregate_id"]) for row in latest if row["last"] >= edge}
+    rows = OutboxMessage.objects.filter(position__in=[row["last"] for row in latest]) \
+        .values_list("aggregate_id", "position", "sent_at")
+    queued = queued_from()
+    return {int(aggregate) for aggregate, position, sent_at in rows
+            if sent_at is None or (queued is not None and position >= queued)}
