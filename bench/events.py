@@ -10,7 +10,9 @@ front door (the facade), as a customer sees it:
 - orders/s: CONCURRENCY customers ordering for a while, orders accepted per second, and for
   stage 03 the time until the last of them was final;
 - events/s: EVENTS messages written to stage 03's outbox in one transaction, relayed to Redis
-  and consumed (inbox row written) by the worker: relay -> broker -> consumer throughput.
+  and consumed (inbox row written) by the worker: relay -> broker -> consumer throughput;
+- Celery's own ceiling on the same machine in the same run: EVENTS no-op tasks sent, then run
+  by one solo worker with the orders worker's at-least-once settings (acks late, prefetch 1).
 
 Goals (issue 11): >= 1,000 events/s through relay and consumer; saga time-to-final p50 <= 100 ms
 at light load. The figures and whether each goal holds are printed (never asserted: tox's bench
@@ -148,7 +150,7 @@ def sql(db: Path, query: str, *args):
 
 
 INSERT_EVENTS = """
-import uuid
+import time
 from django.db import transaction
 from orders.events import outbox
 n = int({n})
@@ -156,29 +158,94 @@ with transaction.atomic():
     for i in range(n):
         outbox.emit("order.rejected", 1, 10_000_000 + i,
                     {{"order_id": 10_000_000 + i, "customer_id": 1, "reason": "bench"}})
+print(time.time())  # the commit (and the doorbell): the relay may start before this shell exits
 """
+# The bench's events only (aggregate ids 10,000,000 on): when the relay marked the last sent
+# and when the worker recorded the last in its inbox, as the database wrote them (UTC).
+LAST_SENT = ("SELECT MAX(sent_at) FROM orders_outboxmessage WHERE type = 'order.rejected' "
+             "AND length(aggregate_id) = 8 AND aggregate_id LIKE '100%'")
+LAST_CONSUMED = ("SELECT MAX(i.processed_at) FROM orders_inboxmessage i JOIN orders_outboxmessage"
+                 " o ON o.message_id = i.message_id WHERE o.type = 'order.rejected' AND "
+                 "length(o.aggregate_id) = 8 AND o.aggregate_id LIKE '100%'")
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(stamp).replace(tzinfo=timezone.utc).timestamp()
 
 
 def events(run, n: int) -> dict:
-    """n events through outbox -> relay -> Redis -> worker (inbox), timed from the commit."""
+    """n events through outbox -> relay -> Redis -> worker (inbox), timed from the commit to the
+    database's own timestamps of the last one sent and the last one consumed. (The shell that
+    commits takes a second or two to exit: a clock started then would miss most of the work.)"""
     db = run.orders_db
     before = sql(db, "SELECT count(*) FROM orders_inboxmessage")
     env = {**run.env, "DATABASE_URL": f"sqlite:///{db}",
            "BROKER_URL": f"redis://127.0.0.1:{run.ports['broker']}/0"}
     script = INSERT_EVENTS.format(n=n)
-    subprocess.run([sys.executable, "manage.py", "shell", "-c", script], env=env, check=True,
-                   cwd=run.stage.path / "services" / "orders")
-    committed = time.perf_counter()  # the doorbell rang at the commit, just before we got here
-    relayed = None
+    out = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], env=env,
+                         check=True, capture_output=True, text=True,
+                         cwd=run.stage.path / "services" / "orders")
+    committed = float(out.stdout.split()[-1])
     while (done := sql(db, "SELECT count(*) FROM orders_inboxmessage") - before) < n:
-        if relayed is None and not sql(db, "SELECT count(*) FROM orders_outboxmessage "
-                                           "WHERE sent_at IS NULL"):
-            relayed = time.perf_counter()
         time.sleep(0.01)
-    consumed = time.perf_counter()
-    relayed = relayed or consumed
+    relayed, consumed = _epoch(sql(db, LAST_SENT)), _epoch(sql(db, LAST_CONSUMED))
     return {"events": n, "relayed_per_s": n / (relayed - committed),
             "end_to_end_per_s": n / (consumed - committed), "consumed": done}
+
+
+NOOP_APP = """
+import os
+from celery import Celery
+app = Celery("ceiling", broker=os.environ["CEILING_BROKER"])
+# The orders worker's at-least-once settings (03-events/.../orders_service/celery.py).
+app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True,
+                worker_prefetch_multiplier=1, broker_transport_options={"visibility_timeout": 60},
+                task_default_queue="ceiling", task_serializer="json", accept_content=["json"],
+                task_ignore_result=True, worker_hijack_root_logger=False,
+                worker_send_task_events=False)
+
+@app.task(name="noop")
+def noop(message=None):
+    return None
+"""
+
+
+def celery_ceiling(run, n: int, tmp: Path) -> dict:
+    """What Celery itself does here, for a task that does nothing, with the worker's settings:
+    n messages published, then consumed by one solo worker (on the stage's Redis, database 1)."""
+    (tmp / "ceiling_app.py").write_text(NOOP_APP)
+    env = {**os.environ, "CEILING_BROKER": f"redis://127.0.0.1:{run.ports['broker']}/1",
+           "PYTHONPATH": str(tmp)}
+    publish = ("import time, ceiling_app as c\n"
+               "t = time.perf_counter()\n"
+               "with c.app.producer_or_acquire() as p:\n"
+               f"    for i in range({n}):\n"
+               "        c.app.send_task('noop', args=[{'id': i}], queue='ceiling', producer=p)\n"
+               "print(time.perf_counter() - t)\n")
+    took = float(subprocess.run([sys.executable, "-c", publish], env=env, check=True,
+                                capture_output=True, text=True, cwd=tmp).stdout)
+    import redis
+
+    broker = redis.Redis(port=run.ports["broker"], db=1)
+    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "ceiling_app", "worker",
+                               "--pool=solo", "--loglevel=WARNING", "--queues=ceiling",
+                               "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                              env=env, cwd=tmp, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        while broker.llen("ceiling") == n:
+            time.sleep(0.002)
+        start = time.perf_counter()
+        while broker.llen("ceiling") or broker.hlen("unacked"):
+            time.sleep(0.002)
+        consumed = time.perf_counter() - start
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        broker.flushdb()
+    return {"messages": n, "published_per_s": n / took, "consumed_per_s": n / consumed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                                   "SELECT count(*) FROM orders_order WHERE status = 'pending'")
             results["03"] = {"light": light_load(run, args.orders),
                              "load": load(run, args.seconds, args.concurrency, pending),
-                             "events": events(run, args.events)}
+                             "events": events(run, args.events),
+                             "celery_noop": celery_ceiling(run, args.events, tmp)}
     s02, s03 = results["02"], results["03"]
     print(f"\n{'':34}{'stage 02':>12}{'stage 03':>12}")
     for label, key in [("accept p50 (ms)", "accept_p50_ms"), ("accept p99 (ms)", "accept_p99_ms"),
@@ -221,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     ev = s03["events"]
     print(f"{'events/s relay -> Redis':34}{'':12}{ev['relayed_per_s']:12.0f}")
     print(f"{'events/s relay -> Redis -> consumer':34}{'':12}{ev['end_to_end_per_s']:12.0f}")
+    noop = s03["celery_noop"]
+    print(f"{'Celery alone, a no-op task: sent/s':34}{'':12}{noop['published_per_s']:12.0f}")
+    print(f"{'Celery alone, a no-op task: run/s':34}{'':12}{noop['consumed_per_s']:12.0f}")
     holds = {"events_per_s": ev["end_to_end_per_s"] >= GOALS["events_per_s"],
              "saga_p50_ms": s03["light"]["final_p50_ms"] <= GOALS["saga_p50_ms"]}
     print(f"\ngoal: >= {GOALS['events_per_s']:.0f} events/s through relay and consumer: "

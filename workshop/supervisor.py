@@ -44,6 +44,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def distinct_free_ports(n: int) -> list[int]:
+    """`n` different free ports. Asked one at a time, the kernel can hand out the same port twice
+    (seen: a stage's monolith-grpc and orders-grpc both given one port; gRPC servers set
+    SO_REUSEPORT, so both listened and each got half of the other's calls: UNIMPLEMENTED).
+    Holding every socket open until all are chosen makes them distinct."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
 def port_is_free(port: int) -> bool:
     """Could a stage's server listen on 127.0.0.1:`port` now?
 
@@ -675,7 +687,11 @@ def prepare(
     log_path: Path | None = None,
 ) -> RunningStage:
     """A stage ready to start: its ports chosen and checked, nothing started yet."""
-    ports = {p.name: (free_port() if free_ports else p.port) for p in stage.processes}
+    if free_ports:
+        chosen = distinct_free_ports(len(stage.processes))
+    else:
+        chosen = [p.port for p in stage.processes]
+    ports = {p.name: port for p, port in zip(stage.processes, chosen, strict=True)}
     taken = [f"{name} ({port})" for name, port in ports.items() if not port_is_free(port)]
     if taken:
         raise StageFailed(

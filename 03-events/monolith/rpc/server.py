@@ -59,7 +59,11 @@ class Every:
 
 def serve(register, host: str, port: int, *, background: tuple[Every, ...] = (),
           workers: int = 16, grace: float = 3.0) -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    # No SO_REUSEPORT (gRPC's default on Linux): a second server on the same port would listen
+    # beside this one and take half its calls (UNIMPLEMENTED for what it does not serve). With
+    # it off, the second one cannot bind, and says so below.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                         options=[("grpc.so_reuseport", 0)])
     names = register(server)
     checker = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)

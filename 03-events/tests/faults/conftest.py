@@ -58,6 +58,16 @@ class Database:
         with psycopg.connect(self.url) as db:
             return db.execute(query.replace("?", "%s"), params).fetchone()[0]
 
+    def rows(self, query: str, *params) -> list[tuple]:
+        if self.url.startswith("sqlite:///"):
+            path = self.url.removeprefix("sqlite:///")
+            with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+                return db.execute(query, params).fetchall()
+        import psycopg
+
+        with psycopg.connect(self.url) as db:
+            return db.execute(query.replace("?", "%s"), params).fetchall()
+
 
 @contextlib.contextmanager
 def databases(tmp: Path):
@@ -184,6 +194,75 @@ class Shop:
         eventually(healthy, f"{process} healthy after its restart")
 
 
+class Monitor:
+    """What the pipeline does over time, sampled every `every` s from outside (the broker's
+    lists, the sagas by state, the outbox, the inbox): printed when the test fails, so a saga
+    that stops moving says where it stopped (a queue growing, a worker taking nothing, a relay
+    not sending, the sweeper resending)."""
+
+    COLUMNS = ("t", "phase", "queued", "unacked", "unsent", "inbox", "pending", "overdue",
+               "sends", "sagas in flight")
+
+    def __init__(self, shop: Shop, every: float = 1.0):
+        self.shop, self.every = shop, every
+        self.phase, self.samples = "start", []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
+        self._started = time.monotonic()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(Exception):  # a sample lost to a restart is no failure
+                self.samples.append(self.sample())
+
+    def sample(self) -> tuple:
+        import redis
+
+        q = self.shop.orders.scalar
+        broker = redis.Redis(port=self.shop.run.ports["broker"], socket_timeout=2,
+                             socket_connect_timeout=2)
+        try:
+            queued = sum(broker.llen(key) for key in broker.scan_iter(match="orders*")
+                         if broker.type(key) == b"list")
+            unacked = broker.hlen("unacked")
+        except redis.RedisError:
+            queued = unacked = "-"
+        finally:
+            broker.close()
+        states = self.shop.orders.rows(
+            "SELECT state, count(*) FROM orders_placeordersaga WHERE finished_at IS NULL "
+            "GROUP BY state ORDER BY state")
+        return (round(time.monotonic() - self._started, 1), self.phase, queued, unacked,
+                q("SELECT count(*) FROM orders_outboxmessage WHERE sent_at IS NULL"),
+                q("SELECT count(*) FROM orders_inboxmessage"), self.shop.pending(),
+                q("SELECT count(*) FROM orders_placeordersaga WHERE finished_at IS NULL "
+                  "AND step_deadline < CURRENT_TIMESTAMP"),
+                q("SELECT COALESCE(SUM(attempts), 0) FROM orders_placeordersaga"),
+                " ".join(f"{state}:{n}" for state, n in states))
+
+    def report(self, tail: int = 12) -> str:
+        """The timeline, then the last lines each process logged."""
+        lines = ["  ".join(self.COLUMNS)]
+        lines += ["  ".join(str(v) for v in sample) for sample in self.samples]
+        by_process: dict[str, list[str]] = {}
+        for line in self.shop.log.read_text(errors="replace").splitlines():
+            name, sep, text = line.partition(" | ")
+            if sep:
+                by_process.setdefault(name.strip(), []).append(text)
+        for name, said in by_process.items():
+            lines.append(f"--- {name}: last {min(tail, len(said))} of {len(said)} lines")
+            lines += said[-tail:]
+        return "\n".join(lines)
+
+
 class _Blank(dict):
     def __missing__(self, key):
         return ""
@@ -219,20 +298,35 @@ class Answer:
         return self.status not in (0, 502)
 
 
+@dataclass
+class Quota:
+    """How many orders in all may reach the orders service: the buyers wait once it is met, and
+    the test raises it phase by phase (so that a phase's orders after a kill are placed after
+    the kill, however fast the buyers and however slow the test's own thread)."""
+
+    orders: int
+
+
 def customers_shopping(shop: Shop, product_id: int, stop: threading.Event, answers: list,
                        buyers: int, pause: float = 0.0,
-                       declined_every: int = 0, limit: int = 0) -> list[threading.Thread]:
+                       declined_every: int = 0, quota: Quota | None = None
+                       ) -> list[threading.Thread]:
     """`buyers` threads, each placing orders through the front door until `stop`, every order
     with its own Idempotency-Key; each answer is kept (status, and the order id of a 202).
     Every `declined_every`-th order pays with a declined card (its saga compensates); each buyer
-    waits `pause` s between orders; all stop once `limit` answers are in (0: on `stop` only)."""
+    waits `pause` s between orders; with a `quota`, they wait while `quota.orders` orders have
+    reached the service (counted as reached, not as answered: while the orders service is down
+    every answer is a 502, and those do not use up the quota)."""
     tokens = [shop.token(name, password) for name, password in
               [("alice", "wonderland"), ("bob", "builder"), ("carol", "christmas")]]
 
     def buyer(number: int):
         placed = 0
         with httpx.Client(base_url=shop.front, timeout=60) as client:
-            while not stop.is_set() and not (limit and len(answers) >= limit):
+            while not stop.is_set():
+                if quota is not None and reached(answers) >= quota.orders:
+                    stop.wait(0.05)
+                    continue
                 token, quantity = tokens[number % len(tokens)], 1 + number % 3
                 key = f"fault-{uuid.uuid4().hex}"
                 placed += 1
@@ -247,9 +341,9 @@ def customers_shopping(shop: Shop, product_id: int, stop: threading.Event, answe
                                       if status == 202 else None,
                                       body.get("code") or str(body.get("detail", ""))[:40]))
                 if status in (0, 502):
-                    stop.wait(0.05)
+                    stop.wait(0.5)  # the service is down: a customer does not hammer it
                 elif pause:
-                    stop.wait(pause)  # the service is down: a customer does not hammer it
+                    stop.wait(pause)
 
     threads = [threading.Thread(target=buyer, args=(n,), daemon=True) for n in range(buyers)]
     for thread in threads:

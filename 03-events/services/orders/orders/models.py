@@ -135,6 +135,11 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, db_index=True)
 
+    class Meta:
+        # The sweeper asks for an order's latest message (orders/events/backlog.py).
+        indexes = [models.Index(fields=["aggregate_id", "position"],
+                                name="outbox_aggregate_position")]
+
     def __str__(self):
         return f"{self.type} v{self.version} {self.message_id}"
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from orders.clients import inventory
 from orders.deadline import Deadline
+from orders.events import backlog
 from orders.models import IdempotencyKey, Order, OrderLine, PlaceOrderSaga
 from orders.projections import order_history
 from orders.sagas import place_order as saga
@@ -120,12 +121,26 @@ def sweep() -> None:
 
     - a saga whose step was not answered by its deadline (its message lost with a broker
       restart, its worker killed) has that step sent again (place_order.on_timeout): no saga
-      stays stuck for want of a message;
+      stays stuck for want of a message. Unless its message is still waiting to be taken (the
+      worker is behind): that one's deadline moves instead (orders/events/backlog.py);
     - releases a cancellation could not deliver (StrandedReservation) are delivered;
     - idempotency keys older than IDEMPOTENCY_KEY_HOURS are forgotten.
     """
-    for stuck in PlaceOrderSaga.objects.exclude(state__in=saga.FINAL).filter(
-            step_deadline__lt=timezone.now()).order_by("step_deadline")[:200]:
+    now = timezone.now()
+    overdue = list(PlaceOrderSaga.objects.exclude(state__in=saga.FINAL).filter(
+        step_deadline__lt=now).order_by("step_deadline")[:200])
+    # A step whose message is still waiting (unsent, or queued behind others) is late because
+    # the worker is behind, not because the message is gone: its clock starts again, so that
+    # the step gets SAGA_STEP_SECONDS once a worker takes it (orders/events/backlog.py).
+    waiting = backlog.still_waiting([s.order_id for s in overdue], saga.STATE_OF)
+    if waiting:
+        PlaceOrderSaga.objects.filter(order_id__in=waiting, step_deadline__lt=now).update(
+            step_deadline=now + timedelta(seconds=settings.SAGA_STEP_SECONDS))
+        log.info("%s overdue saga step(s) still waiting for the worker: not sent again",
+                 len(waiting))
+    for stuck in overdue:
+        if stuck.order_id in waiting:
+            continue
         decision = saga.time_out(stuck)
         if decision is not None:
             log.warning("saga of order %s overdue in %s: now %s%s", stuck.order_id, stuck.state,

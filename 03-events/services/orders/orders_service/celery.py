@@ -48,4 +48,9 @@ def configure() -> Celery:
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
     )
+    # Celery's Django fixup closes every database connection before and after each task unless
+    # this is set: a new connection per message (on PostgreSQL a new server process, several
+    # ms). Kept open instead; the consumer still drops a broken or old one before each task
+    # (close_old_connections, CONN_MAX_AGE), and the fixup recycles it every 1,000 tasks.
+    app.conf.CELERY_DB_REUSE_MAX = 1000
     return app

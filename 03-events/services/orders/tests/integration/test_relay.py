@@ -161,3 +161,34 @@ def test_two_relays_at_once_send_each_message_once(broker, alice_api, product):
         t.join(60)
     ids = [envelope["id"] for _, envelope in published(broker)]
     assert len(ids) == len(set(ids)) == 40 and sum(counts) == 40
+
+
+@pytest.mark.django_db
+def test_the_sweeper_resends_a_step_taken_or_lost_never_one_still_waiting(
+        broker, alice_api, product):
+    """A worker behind a backlog is slow, not gone: an overdue step whose message is still
+    unsent or queued gets a new deadline, not a copy (orders/events/backlog.py). One a worker
+    took (and died on) and one the broker lost are sent again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders import services
+    from orders.models import PlaceOrderSaga
+
+    def overdue_then_sweep() -> dict[int, int]:
+        PlaceOrderSaga.objects.update(step_deadline=timezone.now() - timedelta(seconds=1))
+        services.sweep()
+        return dict(PlaceOrderSaga.objects.values_list("order_id", "attempts"))
+
+    place(alice_api, product, 2)
+    first, second = Order.objects.order_by("id").values_list("id", flat=True)
+    assert overdue_then_sweep() == {first: 1, second: 1}  # unsent: the relay is behind
+    assert all(s.step_deadline > timezone.now() for s in PlaceOrderSaga.objects.all())
+    relay.relay_once()
+    assert overdue_then_sweep() == {first: 1, second: 1}  # queued: the worker is behind
+    broker.rpop("orders")  # a worker takes the first order's message, and dies on it
+    assert overdue_then_sweep() == {first: 2, second: 1}
+    broker.flushdb()  # the broker restarts empty: the second order's message is gone
+    OutboxMessage.objects.filter(sent_at=None).update(sent_at=timezone.now())
+    assert overdue_then_sweep() == {first: 3, second: 2}

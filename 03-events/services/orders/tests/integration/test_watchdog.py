@@ -19,16 +19,14 @@ SERVICE = Path(__file__).resolve().parents[2]
 STAND_IN = """
 import subprocess, sys, time, os
 import redis
-url, queue, take = sys.argv[1], sys.argv[2], sys.argv[3] == "take"
-watchdog = [sys.executable, "-m", "orders.events.watchdog", url, queue, str(os.getpid()), "5"]
+url, queue, take, stall = sys.argv[1], sys.argv[2], sys.argv[3] == "take", sys.argv[4]
+watchdog = [sys.executable, "-m", "orders.events.watchdog", url, queue, str(os.getpid()), stall]
 subprocess.Popen(watchdog)
 client = redis.Redis.from_url(url)
-# Idle, it waits long enough for any machine to notice; taking, it outlives the 5 s stall
-# limit twice over. It takes every 0.1 s: only a pause of 5 s, never seen even on a loaded
-# 2-core CI box, would look like a stall (with a 1 s limit, one did in CI).
-end = time.monotonic() + (10 if take else 40)
+# Idle, it waits long enough for any machine to notice; taking, a few seconds prove the point.
+end = time.monotonic() + (6 if take else 30)
 while time.monotonic() < end:
-    time.sleep(0.1)
+    time.sleep(0.3)
     if take:
         client.rpop(queue)
 """
@@ -46,12 +44,12 @@ def redis_url(settings):
     return settings.REDIS_URL
 
 
-def run_stand_in(url: str, take: bool) -> tuple[int, str, float]:
+def run_stand_in(url: str, take: bool, stall: float) -> tuple[int, str, float]:
     queue = f"watchdog-test-{uuid.uuid4().hex}"  # its own list: nothing else is touched
     client = redis.Redis.from_url(url)
-    feeder_end = time.monotonic() + 8
+    feeder_end = time.monotonic() + 5
     proc = subprocess.Popen([sys.executable, "-c", STAND_IN, url, queue,
-                             "take" if take else "idle"], cwd=SERVICE,
+                             "take" if take else "idle", str(stall)], cwd=SERVICE,
                             stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
     try:
@@ -71,12 +69,14 @@ def run_stand_in(url: str, take: bool) -> tuple[int, str, float]:
 
 
 def test_a_worker_that_takes_nothing_while_messages_wait_is_killed(redis_url):
-    code, err, took = run_stand_in(redis_url, take=False)
+    code, err, took = run_stand_in(redis_url, take=False, stall=1)
     assert code == -9, f"exit {code} after {took:.1f} s: {err}"
     assert "worker stalled" in err, err
 
 
 def test_a_worker_that_keeps_taking_is_left_alone_though_the_queue_never_empties(redis_url):
-    code, err, _ = run_stand_in(redis_url, take=True)
+    # It takes a message every 0.3 s; the stall allowed is 4 s, not 1: on a loaded 2-core CI box
+    # (load 19) a process that sleeps 0.3 s was seen not to run again for over a second.
+    code, err, _ = run_stand_in(redis_url, take=True, stall=4)
     assert code == 0, f"exit {code}: {err}"
     assert "stalled" not in err, err

@@ -34,7 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--loglevel", default=os.environ.get("WORKER_LOGLEVEL", "WARNING"))
 
     def handle(self, *args, host, port, loglevel, **options):
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        # No SO_REUSEPORT: a port already taken is an error, not a shared port (rpc/server.py).
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2),
+                             options=[("grpc.so_reuseport", 0)])
         checker = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(checker, server)
         checker.set("", health_pb2.HealthCheckResponse.SERVING)
