@@ -90,12 +90,15 @@ def test_a_second_group_reads_every_event_independently(orders_flowed):
     assert sales.sales("sales-by-product") == expected_sales() != []
     # A group created after the first read everything still starts at the first entry, and
     # reading does not take entries away from the first group or the stream.
+    stream.ensure_group("audit")
+    assert {g["name"]: g["lag"] for g in stream.info()["groups"]}["audit"] == len(orders_flowed)
     second = sales.Reader(group="audit", name="b1")
     assert second.drain() == len(orders_flowed)
     assert sales.state("audit") == sales.state("sales-by-product")
     assert stream.client().xlen(stream.STREAM) == len(orders_flowed)
     groups = {g["name"]: g for g in stream.info()["groups"]}
     assert groups["sales-by-product"]["pending"] == groups["audit"]["pending"] == 0
+    assert groups["sales-by-product"]["lag"] == groups["audit"]["lag"] == 0
     assert first.drain() == 0 and second.drain() == 0  # nothing read twice
 
 

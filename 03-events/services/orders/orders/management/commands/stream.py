@@ -48,9 +48,8 @@ class Command(BaseCommand):
                 f"(outbox position {about['first_position']}) .. {about['last']} "
                 f"(position {about['last_position']})")
         for g in about["groups"]:
-            lag = "?" if g["lag"] is None else g["lag"]
             out(f"  group {g['name']}: offset {g['last_delivered_id']}, pending {g['pending']}, "
-                f"lag {lag}")
+                f"lag {g['lag']}")
             for name, pending, idle in g["consumers"]:
                 out(f"    member {name}: pending {pending}, idle {idle / 1000:.1f} s")
 
@@ -85,4 +84,7 @@ class Command(BaseCommand):
 
     def do_drain(self, group, start, count, rebuild):
         reader = sales_by_product.Reader(group=group, name=stream.member_name())
-        self.stdout.write(f"group {group}: {reader.drain()} entries handled")
+        handled = reader.drain()
+        # A one-off member with nothing pending: leave no name behind in `info`.
+        stream.client().xgroup_delconsumer(stream.STREAM, group, reader.name)
+        self.stdout.write(f"group {group}: {handled} entries handled")
