@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from orders.events import consumer, relay, stream
 from orders.projections import sales_by_product as sales
 
@@ -207,3 +207,15 @@ def test_duplicates_have_one_effect_and_poison_is_kept_aside(broker, alice_api, 
     (poison,) = sales.connect().execute("SELECT error FROM sales_poison").fetchall()
     assert "KeyError" in poison[0]
     assert pending_of("sales-by-product") == {}
+
+
+def test_the_stream_command_says_what_is_wrong_with_its_input(broker):  # noqa: F811
+    with pytest.raises(CommandError, match="--from"):
+        call_command("stream", "replay", "--group", "sales-by-product")
+    with pytest.raises(CommandError, match="--rebuild .* from 0"):
+        call_command("stream", "replay", "--group", "g", "--from", "1-0", "--rebuild")
+    with pytest.raises(CommandError, match="an offset looks like"):
+        call_command("stream", "read", "--from", "yesterday")
+    out = io.StringIO()
+    call_command("stream", "info", stdout=out)
+    assert "stream:orders: empty" in out.getvalue()
