@@ -121,8 +121,16 @@ def offset_before(entry_id: str) -> str:
 
 
 def read(start: str = "-", count: int = 20, url: str | None = None) -> list[Entry]:
-    """Entries from `start` on (inclusive), oldest first, without any group: XRANGE."""
-    return [Entry.parse(i, f) for i, f in client(url).xrange(STREAM, min=start, count=count)]
+    """Entries from `start` on (inclusive), oldest first, without any group: XRANGE. An entry
+    that is not one of ours is shown as such, not fatal."""
+    out = []
+    for entry_id, fields in client(url).xrange(STREAM, min=start, count=count):
+        try:
+            out.append(Entry.parse(entry_id, fields))
+        except (KeyError, ValueError, TypeError) as exc:
+            out.append(Entry(entry_id, fields.get("message_id", ""),
+                             f"(not an event: {type(exc).__name__})", 0, {}))
+    return out
 
 
 def info(url: str | None = None) -> dict:

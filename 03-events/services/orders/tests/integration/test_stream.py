@@ -206,6 +206,9 @@ def test_duplicates_have_one_effect_and_poison_is_kept_aside(broker, alice_api, 
     assert len(sales.state("sales-by-product")["messages"]) == events
     (poison,) = sales.connect().execute("SELECT error FROM sales_poison").fetchall()
     assert "KeyError" in poison[0]
+    out = io.StringIO()
+    call_command("stream", "read", "--from", "0", "--count", "100", stdout=out)
+    assert "(not an event: KeyError)" in out.getvalue().splitlines()[-1]
     assert pending_of("sales-by-product") == {}
 
 

@@ -56,7 +56,7 @@ class Command(BaseCommand):
     def do_read(self, group, start, count, rebuild):
         entries = stream.read(start or "-", count)
         for entry in entries:
-            payload = entry.envelope["payload"]
+            payload = entry.envelope.get("payload", {})
             self.stdout.write(f"{entry.id}  #{entry.position:<6} {entry.type:<16} "
                               f"order {payload.get('order_id')} "
                               f"{payload.get('status') or payload.get('reason') or ''}".rstrip())
