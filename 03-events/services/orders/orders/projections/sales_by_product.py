@@ -131,19 +131,6 @@ def _apply(db, group: str, entry: stream.Entry) -> bool:
     return True
 
 
-def apply(group: str, entry: stream.Entry, path: str | None = None) -> bool:
-    """Apply one entry for `group`, once. True: it changed (or counted for) something new."""
-    db = connect(path)
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        applied = _apply(db, group, entry)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return applied
-
-
 def _keep_poison(db, group: str, entry_id: str, fields: dict, error: str) -> None:
     db.execute(
         "INSERT OR REPLACE INTO sales_poison (grp, entry_id, error, fields) VALUES (?, ?, ?, ?)",
@@ -266,12 +253,8 @@ class Reader:
             total += done
         raise TimeoutError(f"group {self.group} still reading after {timeout} s")
 
-    def run_forever(self) -> None:
-        """`manage.py stream_consumer`'s loop. Redis down: wait and try again."""
-        while True:
-            self.forever_step()
-
     def forever_step(self) -> None:
+        """`manage.py stream_consumer`'s loop turn. Redis down: wait and try again."""
         try:
             self.step()
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
