@@ -16,7 +16,8 @@ lines and prices included), so it needs nothing from the write side.
   and an older one is recorded but changes nothing.
 - A member that dies leaves its entries pending (read, not acknowledged). Any member of the group
   takes over those idle for more than STREAM_CLAIM_IDLE_SECONDS (XAUTOCLAIM), and a restarted
-  process is a new member that does the same: no entry stays stranded.
+  process is a new member that does the same: no entry stays stranded. A member left with
+  nothing pending and silent for six such periods is removed from the group (`tidy`).
 - Replay: `manage.py stream replay --group G --from 0 --rebuild` empties the group's rows and
   moves its offset to the start; the running reader rebuilds them from the stream.
 - Poison (an entry that is not one of our events) is kept aside with its error and acknowledged:
@@ -180,6 +181,7 @@ class Reader:
     block_ms: int = 1000
     claim_idle_ms: int | None = None
     _own_pending_done: bool = False
+    _tidied_at: float = 0.0
 
     def __post_init__(self):
         if self.claim_idle_ms is None:
@@ -227,6 +229,19 @@ class Reader:
             return []
         return answer[0][1] if answer else []
 
+    def tidy(self) -> list[str]:
+        """Forget members gone for good: nothing pending, silent for 6 claim periods (a live
+        member reads at least every second). Each restart of a process is a new member: without
+        this, `stream info` would list every one that ever lived. Returns the names removed."""
+        gone = []
+        for member in self.redis.xinfo_consumers(stream.STREAM, self.group):
+            if (member["name"] != self.name and member["pending"] == 0
+                    and member["idle"] > 6 * self.claim_idle_ms):
+                self.redis.xgroup_delconsumer(stream.STREAM, self.group, member["name"])
+                gone.append(member["name"])
+        self._tidied_at = time.monotonic()
+        return gone
+
     def step(self, block: bool = True) -> int:
         """One turn: this member's own pending entries (once, after a start), entries other
         members left idle too long, then new ones. Returns how many were handled."""
@@ -239,6 +254,8 @@ class Reader:
         _next, claimed, *_deleted = self.redis.xautoclaim(
             stream.STREAM, self.group, self.name, self.claim_idle_ms, "0-0", count=self.count)
         done += self._handle(claimed)
+        if time.monotonic() - self._tidied_at > self.claim_idle_ms / 1000:
+            self.tidy()
         if done:
             return done
         return self._handle(self._read(">", self.block_ms if block else None))

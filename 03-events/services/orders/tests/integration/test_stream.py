@@ -143,6 +143,10 @@ def pending_of(group: str) -> dict[str, int]:
     return {c["name"]: c["pending"] for c in summary["consumers"]}
 
 
+def members(group: str) -> set[str]:
+    return {m["name"] for m in stream.client().xinfo_consumers(stream.STREAM, group)}
+
+
 def test_a_reader_killed_with_entries_pending_has_them_taken_over(orders_flowed, tmp_path):
     """A real `manage.py stream_consumer` reads its entries, then stalls on its store (the test
     holds the store's write lock) and is SIGKILLed: its entries stay pending with it. Another
@@ -175,6 +179,10 @@ def test_a_reader_killed_with_entries_pending_has_them_taken_over(orders_flowed,
         orders_flowed), what="the survivor taking the entries over")
     assert sum(handled) == len(orders_flowed)
     assert pending_of("sales-by-product") == {}
+    # The dead member, with nothing left pending, is forgotten once silent long enough.
+    until(lambda: "doomed" in survivor.tidy() or not members("sales-by-product") - {"survivor"},
+          what="the dead member forgotten")
+    assert members("sales-by-product") == {"survivor"}
     assert sales.sales("sales-by-product", store) == expected_sales()
 
 
