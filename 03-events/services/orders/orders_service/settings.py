@@ -5,8 +5,9 @@ MONOLITH_DATABASE_URL  read once, by `copy_orders_from_monolith` (default: the m
 MONOLITH_GRPC          the monolith's gRPC address: inventory and customers (127.0.0.1:50051)
 REQUEST_BUDGET_MS      a request's deadline budget when the caller sends none, and the most it
                        may ask for (X-Request-Budget-Ms; docs/api-contract.md)
-REDIS_URL              the message broker (Celery on Redis); unset: the stage's embedded
-                       redis-server (BROKER_URL, set by stage.toml), else 127.0.0.1:6379
+REDIS_URL              the message broker (Celery on Redis) and the event stream; unset: the
+                       stage's embedded redis-server (BROKER_URL, set by stage.toml), else
+                       127.0.0.1:6379
 DJANGO_DEBUG           "1" only in `workshop up`; off everywhere else
 DJANGO_SECRET_KEY      required when DEBUG is off; never committed
 """
@@ -142,6 +143,14 @@ CONTRACTS_DIR = Path(os.environ.get("CONTRACTS_DIR")
 # polls every RELAY_POLL_SECONDS anyway: a lost doorbell delays a message, never loses it.
 RELAY_POLL_SECONDS = float(os.environ.get("RELAY_POLL_SECONDS", "0.5"))
 RELAY_BATCH = int(os.environ.get("RELAY_BATCH", "200"))
+# The relay also appends every domain event to the Redis Stream `stream:orders`, a replayable
+# log (orders/events/stream.py), kept to about STREAM_MAXLEN entries (Kafka's retention).
+STREAM_MAXLEN = int(os.environ.get("STREAM_MAXLEN", "100000"))
+# The stream's consumer (`manage.py stream_consumer`): the sales-by-product read model, in a
+# SQLite file of its own like the order history. A member's entries read but not acknowledged
+# for STREAM_CLAIM_IDLE_SECONDS (its process died) are taken over by another member (XAUTOCLAIM).
+SALES_DB = os.environ.get("SALES_DB") or str(Path(ORDER_HISTORY_DB).with_suffix(".sales.sqlite3"))
+STREAM_CLAIM_IDLE_SECONDS = float(os.environ.get("STREAM_CLAIM_IDLE_SECONDS", "10"))
 # Each saga step must be answered within SAGA_STEP_SECONDS, or the sweeper sends it again (its
 # message lost with a broker restart, its worker killed), allowing twice as long after each send
 # (up to 8x). A participant that never answers is the consumer's to report, after its retries:

@@ -56,6 +56,7 @@ def _settings(settings, monolith, tmp_path):
     # The order-history read model is a file of its own, outside the test's transaction: a
     # fresh one per test, or it would keep rows of orders a rolled-back test made.
     settings.ORDER_HISTORY_DB = str(tmp_path / "order_history.sqlite3")
+    settings.SALES_DB = str(tmp_path / "sales_by_product.sqlite3")  # the stream's read model
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.MONOLITH_GRPC = monolith.target
     customers.forget_all()

@@ -10,6 +10,10 @@ sending the same ones. (SQLite has one writer at a time: the pass's transaction 
 
 The relay sleeps until the doorbell rings (outbox.ring, a Redis PUBLISH after a commit) or
 RELAY_POLL_SECONDS pass: polling is the safety net, the doorbell the fast path.
+
+Each pass also appends its domain events (`order.*`) to the Redis Stream `stream:orders`
+(orders/events/stream.py), the replayable log that consumer groups read; before the rows are
+marked sent, so that stream is at least once too.
 """
 
 import logging
@@ -20,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orders.events import consumer
+from orders.events import consumer, stream
 from orders.events.outbox import DOORBELL
 from orders.models import OutboxMessage
 
@@ -37,6 +41,7 @@ def relay_once(batch: int | None = None) -> int:
         with consumer.app.producer_or_acquire() as producer:
             for row in rows:
                 consumer.publish(row.envelope, producer=producer)
+        stream.append(rows)
         OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).update(
             sent_at=timezone.now())
     return len(rows)
