@@ -1,0 +1,183 @@
+"""Settings come from the environment, so the same code runs on a laptop, in tests and in CI.
+
+DATABASE_URL       default: a SQLite file in var/ (PostgreSQL in CI: postgres://...)
+ORDERS_URL         the orders service's HTTP API (default http://127.0.0.1:8001)
+ORDERS_GRPC        the orders service's gRPC address (default 127.0.0.1:50052)
+RESERVATION_HOLD_SECONDS, RESERVATION_SWEEP_SECONDS  how long an unconfirmed reservation holds
+                   its units (60), and how often the sweeper gives back expired ones (1)
+DJANGO_DEBUG       "1" only in `workshop up`; off everywhere else
+DJANGO_SECRET_KEY  required when DEBUG is off; never committed
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+(VAR_DIR / "static").mkdir(parents=True, exist_ok=True)  # whitenoise warns without it
+
+SERVICE_NAME = "monolith"
+
+DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in {"1", "true", "yes", "on"}
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. `python3 -m workshop up` sets one for you; "
+            "elsewhere export DJANGO_SECRET_KEY or DJANGO_DEBUG=1 for development."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-when-debug-is-on"
+ALLOWED_HOSTS = os.environ.get(
+    "DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver"
+).split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    # the bounded contexts
+    "catalog",
+    "inventory",
+    "customers",
+    # Legacy since stage 02: the orders service owns orders and payments. These models stay
+    # read-only until `copy_orders_from_monolith` has moved their rows (then drop them).
+    "orders",
+    "payments",
+    "storefront",
+    "rpc",
+]
+
+MIDDLEWARE = [
+    "shop.middleware.served_by",
+    "shop.api_contract.json_errors_under_api",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shop.urls"
+WSGI_APPLICATION = "shop.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "storefront.context.shop",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        conn_max_age=60,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several threads (and, from stage 01 on, processes) write this file. IMMEDIATE takes the
+    # write lock when a transaction starts, so writers queue (up to `timeout` s) instead of
+    # failing with "database is locked" halfway through; PostgreSQL needs none of this.
+    # WAL with synchronous=NORMAL: a commit appends to the log instead of syncing the disk
+    # (~20 ms on a busy laptop disk, the bulk of a gRPC reserve), and readers never wait for
+    # a writer. A commit survives a crash of the process; only a power cut can lose the last ones.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE", "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+# Serve app static files (admin, Swagger UI) straight from the apps: no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/orders/"
+LOGOUT_REDIRECT_URL = "/"
+
+# The orders service, over both of its doors: HTTP for placing and cancelling (the same API
+# customers use, pinned by a pact), gRPC for reading the history. Every call has a deadline:
+# a slow dependency must cost the page a bounded wait, never a hung thread.
+ORDERS_URL = os.environ.get("ORDERS_URL", "http://127.0.0.1:8001")
+ORDERS_GRPC = os.environ.get("ORDERS_GRPC", "127.0.0.1:50052")
+ORDERS_TIMEOUT_SECONDS = float(os.environ.get("ORDERS_TIMEOUT_SECONDS", "5.0"))
+ORDERS_GRPC_DEADLINE_SECONDS = float(os.environ.get("ORDERS_GRPC_DEADLINE_SECONDS", "1.0"))
+
+# Reservations are PENDING until their caller confirms them; an unconfirmed one is given back
+# after its hold (the caller may ask for another in its Reserve call). The sweeper in the gRPC
+# server's process (`serve_grpc`) looks for expired ones every RESERVATION_SWEEP_SECONDS.
+RESERVATION_HOLD_SECONDS = float(os.environ.get("RESERVATION_HOLD_SECONDS", "60"))
+RESERVATION_SWEEP_SECONDS = float(os.environ.get("RESERVATION_SWEEP_SECONDS", "1.0"))
+
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header is what makes DRF answer 401 rather than 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PAGINATION_CLASS": "shop.api_contract.StrictPageNumberPagination",
+    "PAGE_SIZE": 10,
+    # JSON in, JSON out: the schema must not offer form bodies the API cannot read.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "shop.api_schema.ContractAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Workshop shop API",
+    "DESCRIPTION": "The contract every stage keeps (docs/api-contract.md).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Request and response bodies as separate components: a request's fields then carry what
+    # the API enforces on input (minLength 1 for a required string, no read-only fields).
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The orders API lives in the orders service now: its schema is stitched into ours, so the
+    # docs still describe the whole shop behind the front door.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "shop.schema.include_orders_service",
+    ],
+    # Swagger UI from the sidecar package: the docs work offline, with no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
