@@ -7,6 +7,10 @@ RESERVATION_HOLD_SECONDS, RESERVATION_SWEEP_SECONDS  how long an unconfirmed res
                    its units (60), and how often the sweeper gives back expired ones (1)
 DJANGO_DEBUG       "1" only in `workshop up`; off everywhere else
 DJANGO_SECRET_KEY  required when DEBUG is off; never committed
+OIDC_ISSUER        the issuer every token names: the shop's public address + /o (the gateway's)
+OIDC_KEYS_DIR      where the signing keys are made at first start (default var/keys/)
+REVOCATION_REDIS_URL  where revoked tokens are announced to the gateway (default: REDIS_URL,
+                   else BROKER_URL, else none)
 """
 
 import os
@@ -14,6 +18,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from identity import keys as identity_keys
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -44,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "oauth2_provider",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # the bounded contexts
@@ -56,6 +63,9 @@ INSTALLED_APPS = [
     "payments",
     "storefront",
     "rpc",
+    # Stage 04: the OAuth2 / OpenID Connect provider. It lives here because the monolith owns the
+    # users and their passwords; moving it out is the next extraction (README, "What is left").
+    "identity",
 ]
 
 MIDDLEWARE = [
@@ -138,10 +148,52 @@ ORDERS_GRPC_DEADLINE_SECONDS = float(os.environ.get("ORDERS_GRPC_DEADLINE_SECOND
 RESERVATION_HOLD_SECONDS = float(os.environ.get("RESERVATION_HOLD_SECONDS", "60"))
 RESERVATION_SWEEP_SECONDS = float(os.environ.get("RESERVATION_SWEEP_SECONDS", "1.0"))
 
+# -- Identity: the OAuth2 / OpenID Connect provider (stage 04) ---------------------------------
+# Served under /o/. Access tokens are JWTs signed RS256 with the current key and its `kid`
+# (identity/tokens.py); the JWKS publishes the next key too, so a rotation needs no refetch.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER") or "http://127.0.0.1:8080/o"
+OIDC_ACCESS_TOKEN_AUDIENCE = "shop"
+OIDC_KEYS_DIR = Path(os.environ.get("OIDC_KEYS_DIR") or VAR_DIR / "keys")
+OIDC_KEYS = identity_keys.ensure(OIDC_KEYS_DIR)
+OIDC_SIGNING_KID = identity_keys.kid(OIDC_KEYS.current)
+REVOCATION_REDIS_URL = (os.environ.get("REVOCATION_REDIS_URL") or os.environ.get("REDIS_URL")
+                        or os.environ.get("BROKER_URL") or "")
+# The storefront's redirect after login (a public client: code + PKCE, no secret).
+OAUTH_STOREFRONT_REDIRECT_URIS = os.environ.get(
+    "OAUTH_STOREFRONT_REDIRECT_URIS", OIDC_ISSUER.rsplit("/o", 1)[0] + "/oauth/callback").split()
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_ISS_ENDPOINT": OIDC_ISSUER,
+    "OIDC_RSA_PRIVATE_KEY": OIDC_KEYS.current,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": OIDC_KEYS.inactive,
+    "OAUTH2_VALIDATOR_CLASS": "identity.validators.ShopValidator",
+    "ACCESS_TOKEN_GENERATOR": "identity.tokens.signed_access_token",
+    # Refresh tokens stay opaque and one-time: only the provider ever reads them.
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
+    "ROTATE_REFRESH_TOKEN": True,
+    # Short-lived: a verifier that never asks the provider learns of a revocation from Redis,
+    # and if that message is lost the token dies on its own within five minutes.
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 300,
+    "PKCE_REQUIRED": True,
+    # Only each token's SHA-256 is stored: a leaked database holds no usable token.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "SCOPES": {
+        "openid": "Sign you in (OpenID Connect)",
+        "profile": "Your user name",
+        "email": "Your e-mail address",
+        "shop": "Place, see and cancel your orders",
+        "stock": "Read and set stock (staff and services)",
+    },
+    "DEFAULT_SCOPES": ["shop"],
+}
+
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what makes DRF answer 401 rather than 403.
+    # Bearer (a JWT from /o/ or the login API) is checked against the provider's own table, so
+    # a revoked token is refused here at once.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "oauth2_provider.contrib.rest_framework.OAuth2Authentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],

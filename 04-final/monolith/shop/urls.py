@@ -37,6 +37,9 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    # The OAuth2 / OpenID Connect provider: authorize, token, revoke, introspect, userinfo,
+    # /o/.well-known/openid-configuration and /o/.well-known/jwks.json.
+    path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("", include("storefront.urls")),

@@ -159,9 +159,19 @@ CUSTOMER_CACHE_SECONDS = float(os.environ.get("CUSTOMER_CACHE_SECONDS", "30"))
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                       "LOCATION": "orders-service"}}
 
+# Stage 04: the provider's published keys, and what every access token must say.
+IDENTITY_JWKS_URL = os.environ.get("IDENTITY_JWKS_URL",
+                                   "http://127.0.0.1:8000/o/.well-known/jwks.json")
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER") or "http://127.0.0.1:8080/o"
+OIDC_ACCESS_TOKEN_AUDIENCE = "shop"
+JWKS_REFRESH_COOLDOWN_SECONDS = float(os.environ.get("JWKS_REFRESH_COOLDOWN_SECONDS", "30"))
+
 REST_FRAMEWORK = {
     # Its WWW-Authenticate header is what makes DRF answer 401 rather than 403.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.clients.customers.MonolithTokenAuthentication"],
+    # Stage 04: a Bearer JWT is checked here alone (orders/clients/bearer.py); the legacy Token
+    # still costs a gRPC call to the monolith (cached).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.clients.customers.MonolithTokenAuthentication",
+                                       "orders.clients.bearer.BearerJwtAuthentication"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "orders_service.api_contract.StrictPageNumberPagination",
