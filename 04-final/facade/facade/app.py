@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 
 from .headers import read_request, upstream_request_head
@@ -23,10 +24,14 @@ from .reload import TableWatcher, summary
 from .server import Connection, Request
 from .settings import Settings
 from .split import OLD, BadOverride, choose_side, customer_key
-from .table import RouteTable
+from .table import Route, RouteTable
 
 log = logging.getLogger("facade")
 _ALLOW = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+# What may go into a quoted header value: visible ASCII without the quote and the backslash (an
+# error description can echo a client's kid; it must not end the string or the header).
+_UNQUOTABLE = re.compile(r'[^\x20-\x7e]|["\\]')
+_HEADER_VALUE = re.compile(r"[^\x20-\x7e]")
 
 
 class Facade:
@@ -40,6 +45,8 @@ class Facade:
         self.proxy: Proxy | None = None
         self.watcher: TableWatcher | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self.verifier = None  # stage 04: auth.TokenVerifier when GATEWAY_AUTH is on
+        self.gate = None  # ratelimit.RedisGate: rate limits and revoked tokens
 
     async def startup(self) -> None:
         settings = self._given_settings or Settings.from_env()
@@ -52,6 +59,19 @@ class Facade:
         self._table_loaded(table)
         log.info("routing table %s loaded: version 1: %s", table.source, summary(table))
         self.proxy = Proxy(settings, self.metrics)
+        if settings.auth:
+            # Imported here: a routing-only facade (GATEWAY_AUTH=off) needs neither library.
+            from .auth import TokenVerifier
+            from .ratelimit import RedisGate
+
+            self.verifier = TokenVerifier(settings.jwks_url, settings.issuer, settings.audience,
+                                          cooldown=settings.jwks_cooldown)
+            self.gate = RedisGate(settings.redis_url, self.metrics.redis_errors.inc)
+            log.info("gateway: Bearer tokens checked against %s (issuer %s, audience %s); "
+                     "rate limits and revocations in %s", settings.jwks_url, settings.issuer,
+                     settings.audience, _without_password(settings.redis_url))
+        else:
+            log.warning("gateway: GATEWAY_AUTH=off: no token is checked, no limit applies")
         self._watch_task = asyncio.get_running_loop().create_task(self.watcher.run())
 
     async def shutdown(self) -> None:
@@ -61,6 +81,8 @@ class Facade:
                 await self._watch_task
         if self.proxy is not None:
             await self.proxy.close()
+        if self.gate is not None:
+            await self.gate.close()
 
     def _table_loaded(self, table: RouteTable) -> None:
         self.table = table  # the swap: requests that started earlier keep their own reference
@@ -91,6 +113,12 @@ class Facade:
         route = table.match(path, "GET" if method == "HEAD" else method)
         incoming = read_request(request.headers)
         client_ip = request.client_ip
+        identity_head = b""
+        if self.verifier is not None:
+            checked = await self._check(request, conn, route, incoming)
+            if checked is None:
+                return  # refused: the answer is sent
+            identity_head = checked
         try:
             side = choose_side(
                 route,
@@ -138,17 +166,107 @@ class Facade:
             )
 
         if side == OLD:
-            call = call_to(route.old)
+            call = call_to(route.old, identity_head)
             if route.shadow and route.new is not None and incoming.route_to is None:
                 # X-Facade-Shadow tells the new side this is a copy: it can skip e-mails and
                 # other side effects.
-                shadow = call_to(route.new, b"x-facade-shadow: 1\r\n")
+                shadow = call_to(route.new, identity_head + b"x-facade-shadow: 1\r\n")
                 await proxy.forward_shadow(call, shadow, request, conn, route.ignore_fields)
                 return
         else:
             assert route.new is not None
-            call = call_to(route.new)
+            call = call_to(route.new, identity_head)
         await proxy.forward(call, request, conn)
+
+    # -- the gateway's checks (stage 04) --------------------------------------------------------
+
+    async def _check(self, request: Request, conn: Connection, route: Route,
+                     incoming) -> bytes | None:
+        """Who is calling, may they, and not too often: the identity headers to forward, or
+        None once a refusal has been sent.
+
+        Bearer: checked here (signature, iss, aud, exp, nbf; not revoked), then the route's
+        roles. The legacy `Token` and the storefront's session cookie pass on to the backends,
+        which check them as in stage 03. No credentials at all on a route with roles: 401 here.
+        """
+        from .auth import InvalidToken, ProviderUnavailable
+        from .ratelimit import client_key
+
+        metrics = self.metrics.auth
+        authorization = incoming.authorization
+        scheme, _, credential = (authorization or "").partition(" ")
+        identity = None
+        rid = [(b"x-request-id", incoming.request_id.encode())]
+        if scheme.lower() == "bearer":
+            token = credential.strip()
+            try:
+                identity = await self.verifier.verify(token)
+                if await self.gate.revoked(token):
+                    raise InvalidToken("the token has been revoked")
+            except InvalidToken as exc:
+                metrics.labels("invalid_token").inc()
+                self._refuse(request, conn, 401, "invalid_token", str(exc), rid)
+                return None
+            except ProviderUnavailable:
+                metrics.labels("provider_unavailable").inc()
+                send_json(request, conn, 503, {
+                    "code": "identity_unavailable", "request_id": incoming.request_id,
+                    "detail": "The shop cannot check tokens right now; please retry."},
+                    [*rid, (b"retry-after", b"5")])
+                return None
+            if route.roles is not None and not identity.roles & route.roles:
+                metrics.labels("insufficient_scope").inc()
+                self._refuse(request, conn, 403, "insufficient_scope",
+                             f"this route needs one of the roles {', '.join(sorted(route.roles))}",
+                             rid)
+                return None
+            metrics.labels("bearer_ok").inc()
+        elif route.roles is not None and not authorization and not self._has_session(incoming):
+            metrics.labels("not_authenticated").inc()
+            # RFC 6750 3.1: a request with no credentials gets the challenge without an error.
+            send_json(request, conn, 401,
+                      {"detail": "Authentication credentials were not provided.",
+                       "code": "not_authenticated"},
+                      [*rid, (b"www-authenticate", b'Bearer realm="shop"')])
+            return None
+        elif authorization or self._has_session(incoming):
+            metrics.labels("passed_on").inc()
+
+        if route.limits:
+            key = client_key(identity.subject if identity else None, authorization,
+                             request.client_ip.decode())
+            verdict = await self.gate.hit(route.limits, route.prefix, key)
+            if not verdict.allowed:
+                self.metrics.rate_limited.labels(route.prefix).inc()
+                send_json(request, conn, 429, {
+                    "code": "rate_limited", "request_id": incoming.request_id,
+                    "detail": f"Too many requests on {route.prefix} (limit {route.rate_limit}); "
+                              f"retry in {max(1, verdict.reset_after)} s."},
+                    [*rid, *verdict.headers()])
+                return None
+        if identity is None:
+            return b""
+        # The verified identity, for the backends' logs and decisions; the client's own X-User-*
+        # headers were dropped on reading (headers.py).
+        fields = [(b"x-user-id", identity.subject), (b"x-user-name", identity.username),
+                  (b"x-user-roles", ",".join(sorted(identity.roles))),
+                  (b"x-user-scope", " ".join(sorted(identity.scopes))),
+                  (b"x-user-client", identity.client_id)]
+        return b"".join(name + b": " + _HEADER_VALUE.sub("", value).encode() + b"\r\n"
+                        for name, value in fields if value)
+
+    def _has_session(self, incoming) -> bool:
+        assert self.settings is not None
+        return bool(incoming.cookie) and f"{self.settings.session_cookie}=" in incoming.cookie
+
+    def _refuse(self, request: Request, conn: Connection, status: int, error: str,
+                description: str, headers: list[tuple[bytes, bytes]]) -> None:
+        # RFC 6750 3: the error in the WWW-Authenticate challenge, for clients; the same words
+        # in the body's `detail`, as every API error of the shop has one.
+        quoted = _UNQUOTABLE.sub("", description)[:200]
+        challenge = f'Bearer realm="shop", error="{error}", error_description="{quoted}"'
+        send_json(request, conn, status, {"detail": description, "code": error},
+                  [*headers, (b"www-authenticate", challenge.encode())])
 
     def _own_page(self, request: Request, conn: Connection) -> None:
         path = request.path
@@ -170,6 +288,10 @@ class Facade:
         else:
             send_json(request, conn, 404,
                       {"code": "not_found", "detail": f"no facade page {path}"})
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 def configure_logging(level: str) -> None:

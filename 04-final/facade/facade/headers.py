@@ -48,6 +48,11 @@ _OWNED = frozenset(
         BUDGET,
     }
 )
+# Identity headers: only the gateway says who the caller is (from a verified token), so whatever
+# a client sends under these names is dropped, never passed on (stage 04).
+IDENTITY_PREFIX = b"x-user-"
+_IDENTITY_NAMES = frozenset({b"x-authenticated-user", b"x-forwarded-user", b"x-remote-user",
+                             b"remote-user"})
 # Response headers the facade sets itself. Date and Server: the facade's server always adds its
 # own, so passing the upstream's on would send each twice. Content-Length: the facade frames the
 # body it sends (whole: its length; streamed without one: chunked).
@@ -111,6 +116,8 @@ def read_request(raw: list[tuple[bytes, bytes]]) -> Incoming:
                 route_to = value
             elif name == BUDGET:
                 budget = value.strip()
+            continue
+        if name.startswith(IDENTITY_PREFIX) or name in _IDENTITY_NAMES:
             continue
         if name == b"authorization":
             authorization = value

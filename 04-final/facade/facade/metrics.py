@@ -59,6 +59,23 @@ class Metrics:
             ["route", "reason"],
             registry=self.registry,
         )
+        # Stage 04, the gateway's checks (counted by hand-rolled Counters: not per request path).
+        self.auth = Counter(
+            "gateway_auth_total",
+            "Credentials seen at the front door, by result (bearer_ok, invalid_token, "
+            "insufficient_scope, not_authenticated, provider_unavailable, passed_on).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "gateway_rate_limited_total", "Requests refused with 429, by route.", ["route"],
+            registry=self.registry,
+        )
+        self.redis_errors = Counter(
+            "gateway_redis_errors_total",
+            "Rate-limit or revocation checks that Redis did not answer (requests let through).",
+            registry=self.registry,
+        )
         self.reloads = Counter(
             "facade_table_reloads_total",
             "Routing table (re)loads, by result (ok, failed).",

@@ -47,6 +47,15 @@ class Settings:
     # Stickiness falls back to this cookie when a request has no Authorization header.
     session_cookie: str = "sessionid"
     log_level: str = "INFO"
+    # Stage 04, the gateway. auth "on": Bearer tokens are checked against the provider's JWKS,
+    # routes' roles and rate limits apply; it needs the three addresses below. "off" is the
+    # stage 01-03 facade (a routing-only test table; never the stage's own).
+    auth: bool = False
+    jwks_url: str = ""
+    issuer: str = ""
+    audience: str = "shop"
+    redis_url: str = ""  # rate-limit counters and the revoked tokens' list
+    jwks_cooldown: float = 30.0  # at most one JWKS fetch per this many s for unknown kids
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +71,20 @@ class Settings:
                 f"FACADE_BUDGET_MARGIN_MS must be at least {MIN_MARGIN_MS}, not {margin}: the "
                 "callee's own deadline answer must reach the facade before it gives up"
             )
+        auth = env.get("GATEWAY_AUTH", "on").strip().lower()
+        if auth not in ("on", "off"):
+            raise ValueError(f"GATEWAY_AUTH must be 'on' or 'off', not {auth!r}")
+        gateway = {
+            "jwks_url": env.get("GATEWAY_JWKS_URL", "").strip(),
+            "issuer": env.get("GATEWAY_ISSUER", "").strip(),
+            "redis_url": (env.get("REDIS_URL") or env.get("GATEWAY_REDIS_URL", "")).strip(),
+        }
+        missing = [f"GATEWAY_{k.upper()}" for k, v in gateway.items() if not v]
+        if auth == "on" and missing:
+            # Refuse to start rather than let every token through unchecked.
+            raise ValueError(
+                f"{', '.join(missing)} not set: the gateway cannot check tokens or count "
+                "limits without them (GATEWAY_AUTH=off runs it as a routing-only facade)")
         return cls(
             routes_path=Path(env.get("FACADE_ROUTES") or DEFAULT_ROUTES).resolve(),
             budget_ms=int(_positive(env, "FACADE_BUDGET_MS", 8000)),
@@ -78,6 +101,10 @@ class Settings:
             host_header=host_header,
             session_cookie=env.get("FACADE_SESSION_COOKIE", "sessionid"),
             log_level=env.get("FACADE_LOG_LEVEL", "INFO").upper(),
+            auth=auth == "on",
+            audience=env.get("GATEWAY_AUDIENCE", "shop"),
+            jwks_cooldown=_positive(env, "GATEWAY_JWKS_COOLDOWN", 30.0),
+            **gateway,
         )
 
 

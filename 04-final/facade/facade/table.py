@@ -24,8 +24,11 @@ else:  # pragma: no cover - Python 3.10
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 ROUTE_KEYS = frozenset(
-    {"prefix", "methods", "old", "new", "weight", "sticky", "shadow", "ignore_fields", "budget_ms"}
+    {"prefix", "methods", "old", "new", "weight", "sticky", "shadow", "ignore_fields", "budget_ms",
+     "roles", "rate_limit"}
 )
+# Stage 04: who may call a route with a Bearer token (the token's `roles` claim).
+KNOWN_ROLES = frozenset({"customer", "staff", "service"})
 MAX_BUDGET_MS = 600_000  # ten minutes: more is a typo, not a deadline
 
 
@@ -44,6 +47,11 @@ class Route:
     shadow: bool = False
     ignore_fields: tuple[str, ...] = ()
     budget_ms: int | None = None  # None: the facade's default (FACADE_BUDGET_MS)
+    # Stage 04. roles: a caller must prove one of them (None: anyone, signed in or not).
+    roles: frozenset[str] | None = None
+    # rate_limit: e.g. "30/minute", per client (None: no limit on this route).
+    rate_limit: str | None = None
+    limits: tuple = field(default=(), compare=False)  # rate_limit parsed (limits' items)
     # Derived once here so the per-request path only compares integers and strings.
     threshold: int = field(init=False)  # weight in basis points, 0..10000
     _prefix_dir: str = field(init=False)
@@ -70,6 +78,8 @@ class Route:
             "shadow": self.shadow,
             "ignore_fields": list(self.ignore_fields),
             "budget_ms": self.budget_ms,
+            "roles": sorted(self.roles) if self.roles is not None else None,
+            "rate_limit": self.rate_limit,
         }
 
 
@@ -271,6 +281,33 @@ def _route(
             f"{MAX_BUDGET_MS}, not {budget!r}"
         )
 
+    roles = entry.get("roles")
+    if roles is not None:
+        if (not isinstance(roles, list) or not roles
+                or not all(isinstance(r, str) for r in roles)):
+            problems.append(f"{where}: roles must be a non-empty list like [\"customer\"]")
+            roles = None
+        elif set(roles) - KNOWN_ROLES:
+            unknown = ", ".join(sorted(set(roles) - KNOWN_ROLES))
+            problems.append(f"{where}: unknown role(s) {unknown} (known: "
+                            f"{', '.join(sorted(KNOWN_ROLES))})")
+            roles = None
+        else:
+            roles = frozenset(roles)
+
+    rate_limit = entry.get("rate_limit")
+    items: tuple = ()
+    if rate_limit is not None:
+        from .ratelimit import parse_limit  # limits is imported only by tables that use it
+
+        try:
+            if not isinstance(rate_limit, str):
+                raise ValueError("not a string")
+            items = parse_limit(rate_limit)
+        except ValueError:
+            problems.append(f"{where}: rate_limit must be like \"30/minute\" or "
+                            f"\"5/second; 100/minute\", not {rate_limit!r}")
+
     if len(problems) > before:
         return None
     return Route(
@@ -283,6 +320,9 @@ def _route(
         shadow=shadow,
         ignore_fields=tuple(ignore),
         budget_ms=budget,
+        roles=roles,
+        rate_limit=rate_limit,
+        limits=items,
     )
 
 

@@ -13,14 +13,24 @@ class StockSerializer(serializers.ModelSerializer):
         fields = ["product_id", "quantity"]
 
 
+class ServiceMayRead(permissions.BasePermission):
+    """Stage 04: a service's own token (client credentials, no user) with the `stock` scope may
+    read the stock; setting it stays with staff. The gateway let only staff and services by."""
+
+    def has_permission(self, request, view):
+        token = request.auth
+        return (request.method in permissions.SAFE_METHODS and request.user is None
+                and token is not None and "stock" in getattr(token, "scopes", {}))
+
+
 class StaffOnly(generics.GenericAPIView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser | ServiceMayRead]
     serializer_class = StockSerializer
     queryset = Stock.objects.order_by("product_id")
 
 
 class StockList(StaffOnly, generics.ListAPIView):
-    """Stock of every product (staff only)."""
+    """Stock of every product (staff, and services with the `stock` scope)."""
 
 
 class StockDetail(StaffOnly, generics.RetrieveUpdateAPIView):

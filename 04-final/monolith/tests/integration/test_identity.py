@@ -168,6 +168,12 @@ def test_a_service_gets_a_token_for_itself_with_client_credentials(clients, api)
     assert claims["sub"] == "orders-service" and claims["roles"] == ["service"]
     assert claims["scope"] == "stock" and "refresh_token" not in resp.json()
 
+    # Its token reads the stock (the `stock` scope), sets none, and browses like anyone.
+    service = APIClient(HTTP_AUTHORIZATION=f"Bearer {resp.json()['access_token']}")
+    assert service.get("/api/v1/stock/").status_code == 200
+    assert service.put("/api/v1/stock/1/", {"quantity": 1}, format="json").status_code == 403
+    assert service.get("/api/v1/products/").status_code == 200
+
     wrong = base64.b64encode(b"orders-service:not-the-secret").decode()
     refused = APIClient(HTTP_AUTHORIZATION=f"Basic {wrong}").post(
         "/o/token/", {"grant_type": "client_credentials"})
