@@ -305,7 +305,7 @@ def test_no_credentials_on_a_route_with_roles_is_401_here_and_legacy_ones_pass_o
     # The legacy token and the storefront's session are the backends' to check, as in stage 03.
     assert gw.client.get("/orders/", headers={"Authorization": "Token abc"}
                          ).status_code == 200
-    assert gw.client.get("/orders/", cookies={"sessionid": "s"}).status_code == 200
+    assert gw.client.get("/orders/", headers={"Cookie": "sessionid=s"}).status_code == 200
 
 
 # -- the keys ------------------------------------------------------------------------------------
