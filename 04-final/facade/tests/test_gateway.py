@@ -395,3 +395,26 @@ def test_the_table_rejects_unknown_roles_and_bad_limits(own_gateway):
     wait_until(lambda: gw.routes()["last_error"] is not None, 10, "the edit to be rejected")
     error = gw.routes()["last_error"]["problem"]
     assert "unknown role(s) admin" in error and "rate_limit must be like" in error
+
+
+def test_a_checked_token_is_remembered_only_until_it_expires(provider, monkeypatch):
+    """The verifier keeps tokens it checked (no second RSA check per request), never past exp."""
+    import asyncio
+
+    from facade import auth
+
+    monkeypatch.setattr(auth, "LEEWAY", 0)
+    verifier = auth.TokenVerifier(provider.url, ISSUER, "shop")
+    token = provider.token(exp=int(time.time()) + 2)
+    first = asyncio.run(verifier.verify(token))
+    assert asyncio.run(verifier.verify(token)) is first  # from memory
+
+    def refused() -> bool:
+        try:
+            asyncio.run(verifier.verify(token))
+        except auth.InvalidToken as exc:
+            assert "expired" in str(exc)
+            return True
+        return False
+
+    wait_until(refused, 10, "the remembered token to be refused once expired")
