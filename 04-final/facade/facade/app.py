@@ -194,6 +194,13 @@ class Facade:
 
         metrics = self.metrics.auth
         authorization = incoming.authorization
+        if incoming.authorizations > 1:
+            metrics.labels("invalid_token").inc()
+            send_json(request, conn, 400, {
+                "code": "ambiguous_credentials", "request_id": incoming.request_id,
+                "detail": "More than one Authorization header: send one."},
+                [(b"x-request-id", incoming.request_id.encode())])
+            return None
         scheme, _, credential = (authorization or "").partition(" ")
         identity = None
         rid = [(b"x-request-id", incoming.request_id.encode())]

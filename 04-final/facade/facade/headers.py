@@ -80,6 +80,9 @@ class Incoming:
     budget_ms: int | None  # what the client says it can wait, if it said so sanely
     content_length: int | None  # None: no body, or a chunked one (see `chunked`)
     chunked: bool
+    # Stage 04: two Authorization headers would let the gateway check one credential while a
+    # backend reads another (or both, joined): such a request is refused.
+    authorizations: int = 0
 
     @property
     def has_body(self) -> bool:
@@ -93,6 +96,7 @@ def read_request(raw: list[tuple[bytes, bytes]]) -> Incoming:
     authorization = cookie = forwarded_for = request_id = route_to = budget = None
     content_length: int | None = None
     chunked = False
+    authorizations = 0
     for name, value in raw:
         name = name.lower()
         if name in HOP_BY_HOP or name.startswith(b"proxy-"):
@@ -121,6 +125,7 @@ def read_request(raw: list[tuple[bytes, bytes]]) -> Incoming:
             continue
         if name == b"authorization":
             authorization = value
+            authorizations += 1
         elif name == b"cookie":
             cookie = value if cookie is None else cookie + b"; " + value
         kept.append((name, value))
@@ -143,6 +148,7 @@ def read_request(raw: list[tuple[bytes, bytes]]) -> Incoming:
         budget_ms=int(budget) if budget is not None and _MILLISECONDS.fullmatch(budget) else None,
         content_length=None if chunked else content_length,
         chunked=chunked,
+        authorizations=authorizations,
     )
 
 

@@ -192,6 +192,13 @@ def test_a_good_token_passes_with_the_verified_identity_and_no_forged_one(gw, pr
     assert seen["authorization"].startswith("Bearer ")  # the backend may check it again
 
 
+def test_two_authorization_headers_are_refused_not_guessed_between(gw, provider):
+    resp = gw.client.get("/anything", headers=[("Authorization", f"Bearer {provider.token()}"),
+                                               ("Authorization", "Token someone-elses")])
+    assert resp.status_code == 400 and resp.json()["code"] == "ambiguous_credentials"
+    assert resp.headers["x-served-by"] == "facade"
+
+
 def test_a_client_cannot_make_itself_someone_without_a_token(gw):
     resp = gw.client.get("/anything", headers={"X-User-Id": "1", "X-User-Roles": "staff"})
     seen = {k.lower() for k, _ in resp.json()["headers"]}
