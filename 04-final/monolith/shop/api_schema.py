@@ -1,8 +1,9 @@
 """A schema true to the API: every operation documents the errors it can really answer.
 
 drf-spectacular documents the success answers it can see in a view; this adds the error
-answers DRF and shop/api_contract.py really give (400, 401, 403, 404, 406, 415), each with
-its JSON shape, so a client (and schemathesis, `tox -e schema-*`) can rely on the document.
+answers DRF and shop/api_contract.py really give (400, 401, 403, 404, 406, 415; 429 from the
+gateway), each with its JSON shape, so a client (and schemathesis, `tox -e schema-*`) can rely
+on the document.
 
 Deliberate copy: each Django project of every stage has this file (one project never imports
 another's code). Within a stage, services/orders/tests/unit/test_deliberate_copies.py keeps
@@ -61,7 +62,7 @@ class ContractAutoSchema(AutoSchema):
         has_body = unsafe and self.get_request_serializer() is not None
         is_list = self.method == "GET" and self._is_list_view()
         paginated = is_list and self._get_paginator() is not None
-        perms = [p.__class__ for p in self.view.get_permissions()]
+        perms = _classes(self.view.get_permissions())
         authenticators = self.view.get_authenticators()
         session = any(a.__class__.__name__ == "SessionAuthentication" for a in authenticators)
         answers = {"406": ("the Accept header asks for something other than JSON", error)}
@@ -75,5 +76,17 @@ class ContractAutoSchema(AutoSchema):
             answers["404"] = ("no such resource (for a list: a page past the end)", error)
         if has_body:
             answers["415"] = ("the body is not JSON", error)
+        # Stage 04: the gateway may limit any route (routes.toml, `rate_limit`, edited live).
+        answers["429"] = ("too many requests from this client (Retry-After: seconds to wait)",
+                          error)
         return answers
 
+
+def _classes(perms) -> list[type]:
+    """The permission classes a view uses, looking inside `A | B` (DRF's OR/AND/NOT operands):
+    `IsAdminUser | ServiceMayRead` (stage 04's stock API) still answers a customer 403."""
+    out = []
+    for perm in perms:
+        operands = [getattr(perm, name) for name in ("op1", "op2") if hasattr(perm, name)]
+        out.extend(_classes(operands) if operands else [perm.__class__])
+    return out
