@@ -1,12 +1,13 @@
 from django.urls import path
 from rest_framework import generics
 
+from catalog.api_v2 import Versioned
 from catalog.serializers import ProductSerializer
 from catalog.services import active_products
 from shop.api_contract import FieldKeyedSearchFilter
 
 
-class ProductList(generics.ListAPIView):
+class ProductList(Versioned, generics.ListAPIView):
     """Products, 10 per page, ordered by name; `?search=` matches name or description."""
 
     serializer_class = ProductSerializer
@@ -17,7 +18,7 @@ class ProductList(generics.ListAPIView):
         return active_products().select_related("stock")
 
 
-class ProductDetail(generics.RetrieveAPIView):
+class ProductDetail(Versioned, generics.RetrieveAPIView):
     serializer_class = ProductSerializer
 
     def get_queryset(self):

@@ -1,13 +1,16 @@
-"""API v2 of the catalogue, beside v1 (stage 04): one real change, and v1 told it will go.
+"""Version 2 of the catalogue beside version 1 (stage 04): one real change, and v1 told it will go.
 
 The change: money as an object a client cannot misread, `"price": {"amount": "14.50",
-"currency": "EUR"}` (a decimal string, never a float), instead of v1's bare `price_cents`. The
-shop is the same; only the representation moves, so both versions are served from one queryset
-and a v1 client keeps working, unchanged, until the sunset date.
+"currency": "EUR"}` (a decimal string, never a float), instead of v1's bare `price_cents`.
 
-v1's product endpoints answer with `Deprecation` (RFC 9745: since when), `Sunset` (RFC 8594: the
-date they stop) and `Link: <...v2...>; rel="successor-version"`, so a client's logs say what to
-do before anything breaks (`deprecate_v1_products`, a middleware: the v1 views stay untouched).
+The version is asked for in the media type, on the same URL: `Accept: application/json;
+version=v2` (DRF's AcceptHeaderVersioning). The URL names the resource, which did not change; a
+v1 client sends nothing new and gets v1, as the contract pins (docs/api-contract.md: every path
+under /api/v2/ is a 404). An unknown version is a 406.
+
+v1 answers say it will go: `Deprecation` (RFC 9745: since when), `Sunset` (RFC 8594: the date
+it stops) and a `Link` to its successor, so a client's logs say what to do before anything
+breaks. Every answer carries `Vary: Accept`: a cache must not serve one version for the other.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
-from django.urls import path
+from django.utils.cache import patch_vary_headers
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.versioning import AcceptHeaderVersioning
 
-from catalog.api import ProductDetail, ProductList
 from catalog.models import Product
 
 CURRENCY = "EUR"  # one currency, as the storefront shows it (storefront/templatetags/money.py)
+V1, V2 = "v1", "v2"
 V1_DEPRECATED_SINCE = datetime(2026, 11, 27, tzinfo=timezone.utc)
 V1_SUNSET = datetime(2027, 6, 30, tzinfo=timezone.utc)
 
@@ -50,33 +54,28 @@ class ProductV2Serializer(serializers.ModelSerializer):
         return stock.quantity if stock else 0
 
 
-class ProductListV2(ProductList):
-    """Products (v2: `price` as an amount and a currency), 10 per page, ordered by name."""
-
-    serializer_class = ProductV2Serializer
-
-
-class ProductDetailV2(ProductDetail):
-    serializer_class = ProductV2Serializer
+class MediaTypeVersioning(AcceptHeaderVersioning):
+    default_version = V1
+    allowed_versions = (V1, V2)
 
 
-def deprecate_v1_products(get_response):
-    since = f"@{int(V1_DEPRECATED_SINCE.timestamp())}"
-    sunset = format_datetime(V1_SUNSET, usegmt=True)
+class Versioned:
+    """For the catalogue's views: v2's serializer when asked for, and v1's deprecation notice."""
 
-    def middleware(request):
-        response = get_response(request)
-        if request.path.startswith("/api/v1/products/"):
-            successor = request.path.replace("/api/v1/", "/api/v2/", 1)
-            response["Deprecation"] = since
-            response["Sunset"] = sunset
-            response["Link"] = f'<{successor}>; rel="successor-version"'
+    versioning_class = MediaTypeVersioning
+    v2_serializer_class = ProductV2Serializer
+
+    def get_serializer_class(self):
+        if getattr(self.request, "version", V1) == V2:
+            return self.v2_serializer_class
+        return super().get_serializer_class()
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        if getattr(request, "version", V1) != V2:
+            response["Deprecation"] = f"@{int(V1_DEPRECATED_SINCE.timestamp())}"
+            response["Sunset"] = format_datetime(V1_SUNSET, usegmt=True)
+            response["Link"] = (f'<{request.path}>; rel="successor-version"; '
+                                f'type="application/json; version={V2}"')
         return response
-
-    return middleware
-
-
-urlpatterns = [
-    path("products/", ProductListV2.as_view(), name="product-list-v2"),
-    path("products/<int:pk>/", ProductDetailV2.as_view(), name="product-detail-v2"),
-]

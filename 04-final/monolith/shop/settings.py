@@ -70,7 +70,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "shop.middleware.served_by",
-    "catalog.api_v2.deprecate_v1_products",
     "shop.api_contract.json_errors_under_api",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

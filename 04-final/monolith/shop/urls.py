@@ -34,15 +34,8 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
-# Stage 04: v2 beside v1. One real change (the catalogue's money, catalog/api_v2.py); v1 keeps
-# working, and tells its callers when it goes.
-api_v2 = [
-    path("", include("catalog.api_v2")),
-]
-
 urlpatterns = [
     path("api/v1/", include(api_v1)),
-    path("api/v2/", include(api_v2)),
     path("admin/", admin.site.urls),
     # The OAuth2 / OpenID Connect provider: authorize, token, revoke, introspect, userinfo,
     # /o/.well-known/openid-configuration and /o/.well-known/jwks.json.
