@@ -113,16 +113,18 @@ class Facade:
         route = table.match(path, "GET" if method == "HEAD" else method)
         incoming = read_request(request.headers)
         client_ip = request.client_ip
-        identity_head = b""
+        identity_head, subject = b"", None
         if self.verifier is not None:
             checked = await self._check(request, conn, route, incoming)
             if checked is None:
                 return  # refused: the answer is sent
-            identity_head = checked
+            identity_head, subject = checked
         try:
             side = choose_side(
                 route,
-                lambda: customer_key(
+                # A verified caller is its subject: a refreshed token (every 5 minutes) must not
+                # move a customer to the other side of a canary.
+                lambda: f"sub:{subject}" if subject is not None else customer_key(
                     incoming.authorization, incoming.cookie, settings.session_cookie,
                     client_ip.decode(),
                 ),
@@ -181,9 +183,9 @@ class Facade:
     # -- the gateway's checks (stage 04) --------------------------------------------------------
 
     async def _check(self, request: Request, conn: Connection, route: Route,
-                     incoming) -> bytes | None:
-        """Who is calling, may they, and not too often: the identity headers to forward, or
-        None once a refusal has been sent.
+                     incoming) -> tuple[bytes, str | None] | None:
+        """Who is calling, may they, and not too often: the identity headers to forward and the
+        verified subject, or None once a refusal has been sent.
 
         Bearer: checked here (signature, iss, aud, exp, nbf; not revoked), then the route's
         roles. The legacy `Token` and the storefront's session cookie pass on to the backends,
@@ -252,15 +254,16 @@ class Facade:
                     [*rid, *verdict.headers()])
                 return None
         if identity is None:
-            return b""
+            return b"", None
         # The verified identity, for the backends' logs and decisions; the client's own X-User-*
         # headers were dropped on reading (headers.py).
         fields = [(b"x-user-id", identity.subject), (b"x-user-name", identity.username),
                   (b"x-user-roles", ",".join(sorted(identity.roles))),
                   (b"x-user-scope", " ".join(sorted(identity.scopes))),
                   (b"x-user-client", identity.client_id)]
-        return b"".join(name + b": " + _HEADER_VALUE.sub("", value).encode() + b"\r\n"
+        head = b"".join(name + b": " + _HEADER_VALUE.sub("", value).encode() + b"\r\n"
                         for name, value in fields if value)
+        return head, identity.subject
 
     def _has_session(self, incoming) -> bool:
         assert self.settings is not None

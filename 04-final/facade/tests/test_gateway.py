@@ -315,6 +315,31 @@ def test_no_credentials_on_a_route_with_roles_is_401_here_and_legacy_ones_pass_o
     assert gw.client.get("/orders/", headers={"Cookie": "sessionid=s"}).status_code == 200
 
 
+def test_a_customer_keeps_their_canary_side_when_their_token_is_refreshed(
+        own_gateway, provider, spawn_upstream, upstreams):
+    """Stickiness by the verified subject, not the token's text: a new token every 5 minutes
+    must not move a customer between the old and the new side."""
+
+    new = spawn_upstream("orders")
+    gw = own_gateway()
+    gw.rewrite(table({"monolith": upstreams["monolith"].url, "orders": new.url}, '''
+[[routes]]
+prefix = "/canary"
+old = "monolith"
+new = "orders"
+weight = 50
+
+[[routes]]
+prefix = "/"
+old = "monolith"
+'''))
+    wait_until(lambda: gw.routes()["version"] >= 2, 10, "the canary table")
+    for subject in ("1", "2", "3", "4", "5", "6"):
+        sides = {gw.client.get("/canary/x", headers=bearer(provider.token(sub=subject))
+                               ).headers["x-upstream"] for _ in range(4)}  # 4 fresh tokens
+        assert len(sides) == 1, (subject, sides)
+
+
 # -- the keys ------------------------------------------------------------------------------------
 
 def test_a_new_key_is_fetched_once_the_cooldown_is_over(gw, provider):
