@@ -108,7 +108,8 @@ def _wrk_ms(text: str) -> float:
     raise ValueError(text)
 
 
-def load_wrk(port: int, path: str, concurrency: int, seconds: float) -> dict:
+def load_wrk(port: int, path: str, concurrency: int, seconds: float,
+             headers: dict[str, str] | None = None) -> dict:
     """wrk (C, one thread): a load generator that costs far less CPU than the servers."""
     out = subprocess.run(
         [
@@ -117,6 +118,7 @@ def load_wrk(port: int, path: str, concurrency: int, seconds: float) -> dict:
             f"-c{concurrency}",
             f"-d{max(1, round(seconds))}s",
             "--latency",
+            *[arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")],
             f"http://127.0.0.1:{port}{path}",
         ],
         capture_output=True,
@@ -135,10 +137,11 @@ def load_wrk(port: int, path: str, concurrency: int, seconds: float) -> dict:
     }
 
 
-def load(port: int, path: str, concurrency: int, seconds: float) -> dict:
+def load(port: int, path: str, concurrency: int, seconds: float,
+         headers: dict[str, str] | None = None) -> dict:
     """Closed-loop load: `concurrency` keep-alive clients, each sending as fast as answered."""
     if shutil.which("wrk"):
-        return load_wrk(port, path, concurrency, seconds)
+        return load_wrk(port, path, concurrency, seconds, headers)
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
     stop_at = time.perf_counter() + seconds
@@ -149,7 +152,7 @@ def load(port: int, path: str, concurrency: int, seconds: float) -> dict:
         while time.perf_counter() < stop_at:
             t0 = time.perf_counter()
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=headers or {})
                 resp = conn.getresponse()
                 resp.read()
                 if resp.status != 200:
