@@ -39,9 +39,7 @@ NAME_WIDTH = 13
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return distinct_free_ports(1)[0]
 
 
 def distinct_free_ports(n: int) -> list[int]:
